@@ -1,0 +1,38 @@
+# attnhuman: common commands. `make help` lists them.
+PYTHON ?= python
+# CPU wheel here; on a GPU machine set TORCH_SPEC to the build you need (e.g. TORCH_SPEC="torch").
+TORCH_SPEC ?= torch==2.13.0
+# Where the Reading Brain data and the released attention live.
+DATA ?= ../shared/data
+RB := $(DATA)/reading_brain
+RELEASED := $(DATA)/released_attention
+
+.PHONY: help install test run sweep ui bench clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install:  ## install attnhuman and its dependencies (editable)
+	$(PYTHON) -m pip install "$(TORCH_SPEC)"
+	$(PYTHON) -m pip install -e ".[dev]"
+
+test:  ## run the test suite (reads real data from $(DATA))
+	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest
+
+run:  ## human resemblance of the released LLaMA-30B attention
+	$(PYTHON) src/main.py source=released model=llama size=30b data.root=$(RB) \
+		source.path=$(RELEASED)/llama-30b/packed_plain.npz
+
+sweep:  ## released LLaMA-30B, plain and translate prefix, as one Hydra sweep
+	$(PYTHON) src/main.py -m source=released model=llama size=30b prefix=none,translate \
+		data.root=$(RB) source.root=$(RELEASED)
+
+ui:  ## open the MLflow UI on http://127.0.0.1:5000
+	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
+
+bench:  ## speed of the resemblance analysis against a naive reference
+	$(PYTHON) bench/resemblance.py --data $(DATA)
+
+clean:  ## remove outputs, sweeps and caches (keeps mlruns/)
+	rm -rf outputs multirun .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,101 @@
+"""The stimulus corpus and the shared cell index (METHOD.md section 1).
+
+Every word-by-word matrix of a sentence with ``n`` words is reduced to its lower triangle
+including the diagonal, in ``numpy.tril_indices(n)`` order; the cells of all sentences are
+concatenated in corpus order. All analyses work on ``(features, cells)`` arrays on this index.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+
+def n_cells(n_words: np.ndarray) -> np.ndarray:
+    """Cells per sentence: ``n (n + 1) / 2`` for ``n`` words."""
+    n_words = np.asarray(n_words, dtype=np.int64)
+    return n_words * (n_words + 1) // 2
+
+
+def cell_offsets(n_words: np.ndarray) -> np.ndarray:
+    """``(n_sentences + 1,)`` offsets: sentence ``k`` owns cells ``offsets[k]:offsets[k + 1]``."""
+    return np.concatenate([[0], np.cumsum(n_cells(n_words))])
+
+
+def tril_cells(n_words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sentence, row, col)`` of every cell, each ``(n_cells,)``, in corpus order."""
+    sent, rows, cols = [], [], []
+    for k, n in enumerate(np.asarray(n_words)):
+        i, j = np.tril_indices(int(n))
+        sent.append(np.full(i.size, k))
+        rows.append(i)
+        cols.append(j)
+    return np.concatenate(sent), np.concatenate(rows), np.concatenate(cols)
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """Sentences grouped in articles; words are whitespace tokens (punctuation attached)."""
+
+    articles: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def from_text(cls, path: Path) -> "Corpus":
+        """Read one sentence per line, articles separated by blank lines."""
+        blocks, current = [], []
+        for line in Path(path).read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                current.append(line.strip())
+            elif current:
+                blocks.append(tuple(current))
+                current = []
+        if current:
+            blocks.append(tuple(current))
+        if not blocks:
+            raise ValueError(f"{path}: no sentences found (expected one sentence per line, "
+                             "articles separated by blank lines)")
+        return cls(tuple(blocks))
+
+    @cached_property
+    def sentences(self) -> tuple[str, ...]:
+        return tuple(s for article in self.articles for s in article)
+
+    @cached_property
+    def words(self) -> tuple[tuple[str, ...], ...]:
+        return tuple(tuple(s.split()) for s in self.sentences)
+
+    @cached_property
+    def n_words(self) -> np.ndarray:
+        return np.array([len(w) for w in self.words], dtype=np.int64)
+
+    @cached_property
+    def sentences_per_article(self) -> np.ndarray:
+        return np.array([len(a) for a in self.articles], dtype=np.int64)
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        return cell_offsets(self.n_words)
+
+    @property
+    def n_cells(self) -> int:
+        return int(self.offsets[-1])
+
+    def __len__(self) -> int:
+        return len(self.sentences)
+
+    def position(self, k: int) -> tuple[int, int]:
+        """``(article, sentence within article)`` of corpus sentence ``k`` (both 0-based)."""
+        starts = np.cumsum(np.concatenate([[0], self.sentences_per_article]))
+        article = int(np.searchsorted(starts, k, side="right") - 1)
+        return article, int(k - starts[article])
+
+    def label(self, k: int) -> str:
+        """Human-readable sentence id, e.g. ``#77 (article 2, sentence 15)``."""
+        a, s = self.position(k)
+        return f"#{k} (article {a}, sentence {s})"
+
+    def cell_mask(self, keep: np.ndarray) -> np.ndarray:
+        """``(n_cells,)`` bool mask of the cells of the sentences where ``keep`` is true."""
+        return np.repeat(np.asarray(keep, dtype=bool), n_cells(self.n_words))

@@ -1,0 +1,24 @@
+"""Hydra sweeper ``checked``: the basic sweeper, but every job is composed and checked first."""
+from dataclasses import dataclass
+from typing import Any, List, Optional
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
+from hydra.core.config_store import ConfigStore
+
+
+@dataclass
+class CheckedSweeperConf(BasicSweeperConf):
+    _target_: str = "hydra_plugins.attnhuman_sweeper.checked_sweeper.CheckedSweeper"
+
+
+ConfigStore.instance().store(group="hydra/sweeper", name="checked", node=CheckedSweeperConf, provider="attnhuman")
+
+
+class CheckedSweeper(BasicSweeper):
+    """Raises before any job runs when one job of the sweep does not compose or names no model."""
+
+    def sweep(self, arguments: List[str]) -> Optional[Any]:
+        from attnhuman.sweep import check_jobs
+
+        check_jobs(self.config, self.hydra_context.config_loader, arguments)
+        return super().sweep(arguments)

@@ -1,0 +1,103 @@
+"""End to end through the real command line: Hydra, the released LLaMA-30B attention, MLflow."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlflow.tracking import MlflowClient
+
+from conftest import DATA, LLAMA30, READING_BRAIN, ROOT, lstsq_r2, reference_cohort
+
+BASE = ["source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}", "data.download=false"]
+
+
+def main(tmp_path, *args, check=True):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
+    proc = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), *args, f"hydra.run.dir={tmp_path}/out",
+                           f"hydra.sweep.dir={tmp_path}/multirun"], capture_output=True, text=True, env=env, cwd=ROOT)
+    if check and proc.returncode:
+        raise AssertionError(proc.stdout + proc.stderr)
+    return proc
+
+
+def runs(tmp_path):
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    return client, client.search_runs(experiments, order_by=["attributes.start_time ASC"]) if experiments else []
+
+
+@pytest.fixture(scope="module")
+def llama_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    proc = main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}")
+    return tmp, proc
+
+
+def test_logged_metrics_equal_an_independent_computation(llama_run):
+    tmp, proc = llama_run
+    client, found = runs(tmp)
+    assert len(found) == 1
+    run = found[0]
+    assert run.info.run_name == "llama-30b-base-none" and run.info.status == "FINISHED"
+    attention = np.load(LLAMA30 / "packed_plain.npz")["attention"]
+    for group, sfx, exclude, dropped in (("L1", "p1", {0}, {77}), ("L2", "p2", set(), {20, 77})):
+        kept = [k for k in range(148) if k not in dropped]
+        targets, mean = reference_cohort(group, sfx, exclude, kept)
+        cells = np.repeat(np.isin(np.arange(148), kept), [n * (n + 1) // 2 for n in np.load(
+            LLAMA30 / "packed_plain.npz")["n_words"]])
+        r2 = np.stack([lstsq_r2(attention[l][:, cells].T.astype(float), targets) for l in range(60)])
+        history = client.get_metric_history(run.info.run_id, f"r2_{group}")
+        assert [m.step for m in history] == list(range(60))
+        np.testing.assert_allclose([m.value for m in history], r2.mean(axis=1), rtol=0, atol=1e-6)
+        ceiling = lstsq_r2(mean[:, None], targets).mean()
+        metrics = run.data.metrics
+        assert metrics[f"ceiling_{group}"] == pytest.approx(ceiling, abs=1e-6)
+        assert metrics[f"resemblance_{group}"] == pytest.approx(100 * r2.mean(axis=1).max() / ceiling, abs=1e-4)
+        assert metrics[f"best_layer_{group}"] == np.argmax(r2.mean(axis=1))
+        assert metrics[f"n_subjects_{group}"] == targets.shape[1]
+        table = pd.read_csv(client.download_artifacts(run.info.run_id, f"tables/r2_{group}.csv", str(tmp)), index_col=0)
+        assert table.shape == (targets.shape[1], 60)
+        np.testing.assert_allclose(table.to_numpy(), r2.T, atol=1e-9)
+    assert f"L2: resemblance {run.data.metrics['resemblance_L2']:.2f}%" in proc.stdout + proc.stderr
+    assert run.data.params["model_size.layers"] == "60" and run.data.params["prefix.name"] == "none"
+
+
+def test_artifacts(llama_run):
+    tmp, _ = llama_run
+    client, (run,) = runs(tmp)
+    listed = {a.path for top in ("", "tables", "reports", "figures", "attention", ".hydra")
+              for a in client.list_artifacts(run.info.run_id, top or None)}
+    assert {"tables/r2_L1.csv", "tables/r2_L2.csv", "reports/exclusions.csv", "figures/layerwise_resemblance.png",
+            "attention/attention.npz", ".hydra/config.yaml", ".hydra/overrides.yaml"} <= listed
+    stored = np.load(client.download_artifacts(run.info.run_id, "attention/attention.npz", str(tmp)))
+    np.testing.assert_array_equal(stored["attention"], np.load(LLAMA30 / "packed_plain.npz")["attention"])
+    report = pd.read_csv(client.download_artifacts(run.info.run_id, "reports/exclusions.csv", str(tmp)))
+    assert set(report.loc[report.action == "excluded", "item"]) >= {"L1_S01", "L2_S42", "#77 (article 2, sentence 15)"}
+
+
+def test_finished_config_is_skipped_unless_rerun(llama_run):
+    tmp, _ = llama_run
+    again = main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}")
+    assert "Skipping llama-30b-base-none" in again.stdout + again.stderr
+    assert len(runs(tmp)[1]) == 1
+    main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}", "rerun=true")
+    assert [r.info.status for r in runs(tmp)[1]] == ["FINISHED", "FINISHED"]
+
+
+def test_sweep_marks_a_failed_job_and_goes_on(tmp_path):
+    proc = main(tmp_path, "-m", *BASE, "prefix=paraphrase,translate",
+                f"source.root={DATA / 'released_attention'}", check=False)
+    assert proc.returncode != 0
+    statuses = {r.info.run_name: r.info.status for r in runs(tmp_path)[1]}
+    assert statuses == {"llama-30b-base-paraphrase": "FAILED", "llama-30b-base-translate": "FINISHED"}
+    assert "no released attention exists for prefix=paraphrase" in proc.stderr
+
+
+def test_invalid_combination_fails_before_any_job(tmp_path):
+    proc = main(tmp_path, "-m", "model=alpaca", "size=7b,30b", "source=released", check=False)
+    assert proc.returncode != 0
+    assert "Invalid sweep, no job was started" in proc.stderr and "model_size/alpaca_30b" in proc.stderr
+    assert "alpaca_13b, alpaca_7b" in proc.stderr
+    assert runs(tmp_path)[1] == []
