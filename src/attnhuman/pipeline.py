@@ -72,8 +72,10 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, client: MlflowClient, run_id: str
     log.info("%s", report.format())
     _log_table(client, run_id, out, "reports/exclusions.csv", report.to_frame(), index=False)
 
-    store, provenance = load_source(cfg, spec, corpus)
-    client.set_tag(run_id, "attention_input", provenance["attention_input"])
+    store, source_tags, source_metrics = load_source(cfg, spec, corpus)
+    for key, value in source_tags.items():
+        client.set_tag(run_id, key, value)
+    log_metrics(client, run_id, source_metrics)
     results = {g: group_resemblance(store, cohort) for g, cohort in cohorts.items()}
 
     summary = {}
@@ -95,7 +97,7 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, client: MlflowClient, run_id: str
     client.log_artifact(run_id, str(store.save(out / "attention" / "attention.npz")), "attention")
 
     log.info("%s", format_results(run_name(cfg), results))
-    return summary
+    return {**source_metrics, **summary}
 
 
 def _log_table(client: MlflowClient, run_id: str, out: Path, name: str, frame: pd.DataFrame,

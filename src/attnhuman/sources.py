@@ -1,14 +1,20 @@
 """Where a run's attention comes from (config group ``source``)."""
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from attnhuman.attention import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
+from attnhuman.extract import ExtractionCache, cache_key, extract, peak_rss_mb
+from attnhuman.models import load_model
 from attnhuman.registry import ModelSpec
+
+log = logging.getLogger(__name__)
 
 
 def released_path(cfg: DictConfig, spec: ModelSpec) -> Path:
@@ -24,14 +30,45 @@ def released_path(cfg: DictConfig, spec: ModelSpec) -> Path:
     return Path(cfg.source.root) / f"{spec.model}-{spec.size}" / cfg.prefix.released_file
 
 
-def load_source(cfg: DictConfig, spec: ModelSpec, corpus: Corpus) -> tuple[AttentionStore, dict]:
-    """The run's attention store, checked against the corpus and the registry; plus provenance."""
-    if cfg.source.name != "released":
-        raise DataError(f"source={cfg.source.name} is not available; use source=released.")
-    path = released_path(cfg, spec)
-    store = load_attention(path, corpus)
+def load_source(cfg: DictConfig, spec: ModelSpec, corpus: Corpus) -> tuple[AttentionStore, dict, dict]:
+    """The run's attention store checked against the corpus and the registry, tags, and metrics."""
+    if cfg.source.name == "released":
+        path = released_path(cfg, spec)
+        store, tags, metrics = load_attention(path, corpus), {"attention_input": str(path.resolve())}, {}
+    elif cfg.source.name == "hf":
+        store, tags, metrics = _run_model(cfg, spec, corpus)
+    else:
+        raise DataError(f"source={cfg.source.name} is not available; use source=hf or source=released.")
     if (store.n_layers, store.n_heads) != (spec.layers, spec.heads):
-        raise DataError(f"{path}: {store.n_layers} layers x {store.n_heads} heads, but the registry says "
-                        f"{spec.model} {spec.size} has {spec.layers} x {spec.heads}. Is this file from "
-                        "another model? Pick the matching model=/size=.")
-    return store, {"attention_input": str(path.resolve())}
+        raise DataError(f"{tags.get('attention_input', cfg.source.name)}: {store.n_layers} layers x {store.n_heads} "
+                        f"heads, but the registry says {spec.model} {spec.size} has {spec.layers} x {spec.heads}. "
+                        "Is this from another model? Pick the matching model=/size=.")
+    return store, tags, metrics
+
+
+def _run_model(cfg: DictConfig, spec: ModelSpec, corpus: Corpus) -> tuple[AttentionStore, dict, dict]:
+    """Extract with transformers, through the extraction cache."""
+    src = cfg.source
+    start = time.perf_counter()
+    architecture = cfg.model_size.get("architecture")
+    loaded = load_model(spec.checkpoint, spec.label, dtype=src.dtype, device_map=src.device_map,
+                        trust_remote_code=src.trust_remote_code, seed=src.seed,
+                        architecture=OmegaConf.to_container(architecture) if architecture else None,
+                        tokenizer=cfg.model_size.get("tokenizer"))
+    load_s = time.perf_counter() - start
+    key = cache_key(loaded.identity, loaded.tokenizer, cfg.prefix.text, src.dtype, corpus)
+    cache = ExtractionCache(src.cache_dir)
+    result = cache.load(key, corpus) if src.cache else None
+    if result is None:
+        result = extract(loaded.model, loaded.tokenizer, corpus, cfg.prefix.text, src.batch_size, src.progress)
+        if src.cache:
+            cache.save(key, result)
+    else:
+        log.info("Reusing cached extraction %s", cache.path(key))
+    n_tokens = int(result.n_tokens.sum())
+    metrics = {"ntp_loss": result.ntp_loss, "ntp_loss_per_len": result.ntp_loss_per_len,
+               "extract_s": result.extract_s, "tokens_per_s": n_tokens / result.extract_s, "load_s": load_s,
+               "peak_rss_mb": peak_rss_mb(), **result.alignment}
+    tags = {"attention_input": f"{spec.checkpoint} ({loaded.identity[:80]})", "cache_key": key,
+            "cache_hit": str(result.cached).lower()}
+    return result.store, tags, metrics

@@ -1,0 +1,165 @@
+"""Word-level attention and next-token loss of a causal LM on a corpus, batched (METHOD.md section 2).
+
+Sentences are run one per sequence (as people read them, one at a time), batched with right
+padding so that no real token attends to padding and positions equal the unbatched ones. For a
+prefix, the model reads ``prefix + " " + sentence``; the sentence's token rows and columns are
+kept and each row is renormalized to sum 1. Without a prefix, BOS is dropped and rows are NOT
+renormalized. Tokens are merged into words (columns summed, rows averaged).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import resource
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from attnhuman.align import AlignmentStats, merge_matrix, token_words
+from attnhuman.attention import AttentionStore
+from attnhuman.corpus import Corpus
+
+log = logging.getLogger(__name__)
+EXTRACTION_VERSION = "1"   # bump when the extraction code changes what it computes
+
+
+@dataclass
+class Extraction:
+    """A run's attention store and its per-sentence losses (``nll``: mean token NLL, nats)."""
+
+    store: AttentionStore
+    nll: np.ndarray            # (n_sentences,)
+    n_tokens: np.ndarray       # (n_sentences,) sentence tokens (prefix and BOS excluded)
+    alignment: dict = field(default_factory=dict)
+    extract_s: float = 0.0
+    cached: bool = False
+
+    @property
+    def ntp_loss(self) -> float:
+        """Mean over sentences of the mean token negative log-likelihood (nats)."""
+        return float(self.nll.mean())
+
+    @property
+    def ntp_loss_per_len(self) -> float:
+        """The same divided once more by each sentence's token count (paper Table 1 scale)."""
+        return float((self.nll / self.n_tokens).mean())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
+    """Texts the model reads and where the sentence starts in each."""
+    if not prefix:
+        return list(corpus.sentences), 0
+    return [f"{prefix} {s}" for s in corpus.sentences], len(prefix) + 1
+
+
+def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int = 8,
+            progress: bool = True) -> Extraction:
+    """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss."""
+    texts, span_start = model_inputs(corpus, prefix)
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
+    attention = np.zeros((n_layers, n_heads, corpus.n_cells), dtype=np.float32)
+    nll = np.zeros(len(corpus))
+    n_tokens = np.zeros(len(corpus), dtype=np.int64)
+    stats = AlignmentStats()
+    device = next(model.parameters()).device
+    order = np.argsort([len(t) for t in texts], kind="stable")      # similar lengths share a batch
+    start = time.perf_counter()
+    with torch.inference_mode(), tqdm(total=len(texts), desc="sentences", disable=not progress) as bar:
+        for first in range(0, len(order), batch_size):
+            batch = order[first:first + batch_size]
+            enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
+            offsets = enc.pop("offset_mapping").numpy()
+            out = model(**{k: v.to(device) for k, v in enc.items()}, output_attentions=True)
+            layers = _check_attentions(out.attentions, n_layers)
+            logprobs = torch.log_softmax(out.logits.float(), dim=-1)
+            for b, k in enumerate(batch):
+                real = int(enc["attention_mask"][b].sum())
+                words = token_words(texts[k], offsets[b, :real], span_start)
+                span = np.flatnonzero(words >= 0)
+                text_words = list(corpus.words[k])
+                merge = torch.from_numpy(merge_matrix(words[span], len(text_words)))
+                idx = torch.from_numpy(span).to(device)
+                tokens = torch.stack([a[b].index_select(-2, idx).index_select(-1, idx) for a in layers]).double().cpu()
+                if prefix:
+                    tokens = tokens / tokens.sum(dim=-1, keepdim=True)
+                word = (merge / merge.sum(1, keepdim=True)) @ tokens @ merge.T          # (L, H, n, n)
+                rows, cols = np.tril_indices(len(text_words))
+                attention[:, :, corpus.offsets[k]:corpus.offsets[k + 1]] = word[:, :, rows, cols].numpy()
+                predicted = span[span > 0]                       # tokens with a left context
+                ids = enc["input_ids"][b, predicted].to(device)
+                token_nll = -logprobs[b, torch.from_numpy(predicted - 1).to(device), ids]
+                nll[k] = float(token_nll.mean())
+                n_tokens[k] = len(span)
+                stats.add(words[span], text_words)
+            bar.update(len(batch))
+    store = AttentionStore(attention, corpus.n_words.copy(), corpus.sentences_per_article.copy())
+    return Extraction(store, nll, n_tokens, stats.as_metrics(), time.perf_counter() - start)
+
+
+def _check_attentions(attentions, n_layers: int) -> list[torch.Tensor]:
+    if attentions is None or len(attentions) != n_layers or any(a is None for a in attentions):
+        got = 0 if attentions is None else sum(a is not None for a in attentions)
+        raise RuntimeError(f"the model returned attention for {got} of {n_layers} layers. Load it with "
+                           "attn_implementation='eager' (SDPA and flash kernels return none).")
+    return list(attentions)
+
+
+def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus) -> str:
+    """Model identity, tokenizer, prefix, dtype, corpus and extraction code version."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    tok = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    parts = [identity, hashlib.sha256(tok.encode()).hexdigest(), prefix, dtype,
+             hashlib.sha256("\n".join(corpus.sentences).encode()).hexdigest(), EXTRACTION_VERSION]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+class ExtractionCache:
+    """Extractions on disk by key; an unreadable or mismatching file is reported and recomputed."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder).expanduser()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def load(self, key: str, corpus: Corpus) -> Extraction | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) != key or not np.array_equal(z["n_words"], corpus.n_words):
+                    raise ValueError("key or corpus mismatch")
+                store = AttentionStore(z["attention"], z["n_words"], z["sentences_per_article"])
+                extraction = Extraction(store, z["nll"], z["n_tokens"], json.loads(str(z["alignment"])),
+                                        float(z["extract_s"]), cached=True)
+            if not np.isfinite(store.attention).all():
+                raise ValueError("non-finite attention")
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
+            log.warning("Cache file %s is unusable (%s); recomputing it.", path, e)
+            path.unlink(missing_ok=True)
+            return None
+        return extraction
+
+    def save(self, key: str, extraction: Extraction) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.path(key).with_suffix(".part.npz")
+        s = extraction.store
+        np.savez(partial, key=key, attention=s.attention, n_words=s.n_words,
+                 sentences_per_article=s.sentences_per_article, nll=extraction.nll, n_tokens=extraction.n_tokens,
+                 alignment=json.dumps(extraction.alignment), extract_s=extraction.extract_s)
+        partial.replace(self.path(key))
+        return self.path(key)

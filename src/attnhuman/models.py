@@ -1,0 +1,115 @@
+"""Loading causal language models through transformers, with eager attention.
+
+A checkpoint location (registry key ``tunings.<t>.checkpoint``) is one of
+- a local Hugging Face folder (``config.json``, tokenizer files, weights);
+- ``package:<module>``: a GGUF file shipped inside an installed Python package;
+- ``random``: a small randomly initialised model built from the registry's ``architecture``
+  (seeded), with the tokenizer of ``tokenizer`` (another checkpoint location).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from attnhuman.errors import DataError
+
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "attnhuman"
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    identity: str        # what the weights are: file hash, folder fingerprint or random seed + architecture
+
+
+def _package_gguf(module: str) -> tuple[Path, str]:
+    """Folder and file name of the GGUF file shipped by an installed package (not imported if avoidable)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        raise DataError(f"the model package '{module}' is not installed; run `make install`.")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if files:
+        return folder, files[0].name
+    package = importlib.import_module(module)
+    if hasattr(package, "assemble"):       # split across several packages, joined and verified once
+        path = Path(package.assemble(CACHE / "gguf" / package.MODEL_NAME))
+        return path.parent, path.name
+    raise DataError(f"package '{module}' holds no .gguf file in {folder}.")
+
+
+def _fingerprint(path: Path) -> str:
+    """sha256 of a file, remembered by (path, size, mtime) so large files are hashed once."""
+    stat = path.stat()
+    memo = CACHE / "hashes" / hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    if memo.is_file():
+        return memo.read_text()
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(digest.hexdigest())
+    return digest.hexdigest()
+
+
+def _folder(checkpoint: str, label: str) -> Path:
+    path = Path(checkpoint).expanduser()
+    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("pytorch_model*.bin"))
+    if not (path / "config.json").is_file() or not weights:
+        found = sorted(p.name for p in path.iterdir())[:10] if path.is_dir() else "no such folder"
+        raise DataError(f"checkpoint of {label}: expected a Hugging Face folder at {path} with config.json, "
+                        f"tokenizer files and weights (*.safetensors or pytorch_model*.bin); found: {found}. "
+                        "Set the registry's environment variable (see conf/model_size) or paths.checkpoints.")
+    return path
+
+
+def load_tokenizer(checkpoint: str, trust_remote_code: bool = False):
+    if checkpoint.startswith("package:"):
+        folder, gguf = _package_gguf(checkpoint.split(":", 1)[1])
+        return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
+    return AutoTokenizer.from_pretrained(str(Path(checkpoint).expanduser()), trust_remote_code=trust_remote_code)
+
+
+def load_model(checkpoint: str, label: str, *, dtype: str = "float32", device_map: str | None = None,
+               trust_remote_code: bool = False, architecture: dict | None = None,
+               tokenizer: str | None = None, seed: int = 0) -> LoadedModel:
+    """Model and tokenizer with ``attn_implementation="eager"`` (others return no attention)."""
+    if dtype not in DTYPES:
+        raise DataError(f"source.dtype={dtype!r}: choose one of {sorted(DTYPES)}")
+    kwargs = dict(attn_implementation="eager", dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
+    if device_map:
+        kwargs["device_map"] = device_map
+    if checkpoint == "random":
+        if not architecture or not tokenizer:
+            raise DataError(f"{label}: checkpoint 'random' needs 'architecture' and 'tokenizer' in its registry entry.")
+        tok = load_tokenizer(tokenizer)
+        config = AutoConfig.for_model(**{**architecture, "vocab_size": len(tok), "bos_token_id": tok.bos_token_id,
+                                          "eos_token_id": tok.eos_token_id})
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=DTYPES[dtype])
+        identity = f"random:{seed}:{json.dumps(architecture, sort_keys=True)}:{tokenizer}"
+    elif checkpoint.startswith("package:"):
+        folder, gguf = _package_gguf(checkpoint.split(":", 1)[1])
+        tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, **kwargs)
+        identity = f"gguf:{gguf}:{_fingerprint(folder / gguf)}"
+    else:
+        folder = _folder(checkpoint, label)
+        tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+        weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+        identity = "folder:" + hashlib.sha256(json.dumps(
+            [(p.name, p.stat().st_size) for p in weights] + [(folder / "config.json").read_text()]).encode()).hexdigest()
+    model.eval()
+    return LoadedModel(model, tok, identity)
