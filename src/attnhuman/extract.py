@@ -84,7 +84,6 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
             offsets = enc.pop("offset_mapping").numpy()
             out = model(**{k: v.to(device) for k, v in enc.items()}, output_attentions=True)
             layers = _check_attentions(out.attentions, n_layers)
-            logprobs = torch.log_softmax(out.logits.float(), dim=-1)
             for b, k in enumerate(batch):
                 real = int(enc["attention_mask"][b].sum())
                 words = token_words(texts[k], offsets[b, :real], span_start)
@@ -100,7 +99,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                 attention[:, :, corpus.offsets[k]:corpus.offsets[k + 1]] = word[:, :, rows, cols].numpy()
                 predicted = span[span > 0]                       # tokens with a left context
                 ids = enc["input_ids"][b, predicted].to(device)
-                token_nll = -logprobs[b, torch.from_numpy(predicted - 1).to(device), ids]
+                logits = out.logits[b, torch.from_numpy(predicted - 1).to(device)].float()   # only needed rows
+                token_nll = torch.logsumexp(logits, -1) - logits.gather(-1, ids[:, None])[:, 0]
                 nll[k] = float(token_nll.mean())
                 n_tokens[k] = len(span)
                 stats.add(words[span], text_words)
