@@ -74,11 +74,16 @@ def _folder(checkpoint: str, label: str) -> Path:
     return path
 
 
+def _tokenizer(folder: Path, gguf: str | None = None, trust_remote_code: bool = False):
+    if gguf:
+        return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
+    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+
+
 def load_tokenizer(checkpoint: str, trust_remote_code: bool = False):
     if checkpoint.startswith("package:"):
-        folder, gguf = _package_gguf(checkpoint.split(":", 1)[1])
-        return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
-    return AutoTokenizer.from_pretrained(str(Path(checkpoint).expanduser()), trust_remote_code=trust_remote_code)
+        return _tokenizer(*_package_gguf(checkpoint.split(":", 1)[1]))
+    return _tokenizer(Path(checkpoint).expanduser(), trust_remote_code=trust_remote_code)
 
 
 def load_model(checkpoint: str, label: str, *, dtype: str = "float32", device_map: str | None = None,
@@ -101,12 +106,12 @@ def load_model(checkpoint: str, label: str, *, dtype: str = "float32", device_ma
         identity = f"random:{seed}:{json.dumps(architecture, sort_keys=True)}:{tokenizer}"
     elif checkpoint.startswith("package:"):
         folder, gguf = _package_gguf(checkpoint.split(":", 1)[1])
-        tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
+        tok = _tokenizer(folder, gguf)
         model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, **kwargs)
         identity = f"gguf:{gguf}:{_fingerprint(folder / gguf)}"
     else:
         folder = _folder(checkpoint, label)
-        tok = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+        tok = _tokenizer(folder, trust_remote_code=trust_remote_code)
         model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
         weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
         identity = "folder:" + hashlib.sha256(json.dumps(
