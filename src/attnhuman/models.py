@@ -29,7 +29,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class LoadedModel:
     model: torch.nn.Module
     tokenizer: object
-    identity: str        # what the weights are: file hash, folder fingerprint or random seed + architecture
+    identity: str
 
 
 def _package_gguf(module: str) -> tuple[Path, str]:
@@ -86,35 +86,62 @@ def load_tokenizer(checkpoint: str, trust_remote_code: bool = False):
     return _tokenizer(Path(checkpoint).expanduser(), trust_remote_code=trust_remote_code)
 
 
-def load_model(checkpoint: str, label: str, *, dtype: str = "float32", device_map: str | None = None,
-               trust_remote_code: bool = False, architecture: dict | None = None,
-               tokenizer: str | None = None, seed: int = 0) -> LoadedModel:
-    """Model and tokenizer with ``attn_implementation="eager"`` (others return no attention)."""
-    if dtype not in DTYPES:
-        raise DataError(f"source.dtype={dtype!r}: choose one of {sorted(DTYPES)}")
-    kwargs = dict(attn_implementation="eager", dtype=DTYPES[dtype], trust_remote_code=trust_remote_code)
-    if device_map:
-        kwargs["device_map"] = device_map
-    if checkpoint == "random":
+@dataclass
+class Checkpoint:
+    """A checkpoint whose tokenizer and identity are known before its weights are read."""
+
+    location: str
+    label: str
+    tokenizer: object
+    identity: str        # what the weights are: file hash, folder fingerprint or random seed + architecture
+    trust_remote_code: bool = False
+    architecture: dict | None = None
+    seed: int = 0
+
+    def load(self, dtype: str = "float32", device_map: str | None = None) -> torch.nn.Module:
+        """The model in eval mode with ``attn_implementation="eager"`` (others return no attention)."""
+        if dtype not in DTYPES:
+            raise DataError(f"source.dtype={dtype!r}: choose one of {sorted(DTYPES)}")
+        kwargs = dict(attn_implementation="eager", dtype=DTYPES[dtype], trust_remote_code=self.trust_remote_code)
+        if device_map:
+            kwargs["device_map"] = device_map
+        if self.location == "random":
+            tok = self.tokenizer
+            config = AutoConfig.for_model(**{**self.architecture, "vocab_size": len(tok),
+                                              "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id})
+            torch.manual_seed(self.seed)
+            model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=DTYPES[dtype])
+        elif self.location.startswith("package:"):
+            folder, gguf = _package_gguf(self.location.split(":", 1)[1])
+            model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, **kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(str(_folder(self.location, self.label)), **kwargs)
+        return model.eval()
+
+
+def open_checkpoint(location: str, label: str, *, trust_remote_code: bool = False,
+                    architecture: dict | None = None, tokenizer: str | None = None, seed: int = 0) -> Checkpoint:
+    """Tokenizer and weights identity of a checkpoint location (module docstring); weights are not read."""
+    if location == "random":
         if not architecture or not tokenizer:
             raise DataError(f"{label}: checkpoint 'random' needs 'architecture' and 'tokenizer' in its registry entry.")
         tok = load_tokenizer(tokenizer)
-        config = AutoConfig.for_model(**{**architecture, "vocab_size": len(tok), "bos_token_id": tok.bos_token_id,
-                                          "eos_token_id": tok.eos_token_id})
-        torch.manual_seed(seed)
-        model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=DTYPES[dtype])
         identity = f"random:{seed}:{json.dumps(architecture, sort_keys=True)}:{tokenizer}"
-    elif checkpoint.startswith("package:"):
-        folder, gguf = _package_gguf(checkpoint.split(":", 1)[1])
+    elif location.startswith("package:"):
+        folder, gguf = _package_gguf(location.split(":", 1)[1])
         tok = _tokenizer(folder, gguf)
-        model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, **kwargs)
         identity = f"gguf:{gguf}:{_fingerprint(folder / gguf)}"
     else:
-        folder = _folder(checkpoint, label)
+        folder = _folder(location, label)
         tok = _tokenizer(folder, trust_remote_code=trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
         weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
         identity = "folder:" + hashlib.sha256(json.dumps(
             [(p.name, p.stat().st_size) for p in weights] + [(folder / "config.json").read_text()]).encode()).hexdigest()
-    model.eval()
-    return LoadedModel(model, tok, identity)
+    return Checkpoint(location, label, tok, identity, trust_remote_code, architecture, seed)
+
+
+def load_model(location: str, label: str, *, dtype: str = "float32", device_map: str | None = None,
+               **checkpoint) -> LoadedModel:
+    """Model, tokenizer and identity in one step (``checkpoint``: keyword arguments of open_checkpoint)."""
+    opened = open_checkpoint(location, label, **checkpoint)
+    return LoadedModel(opened.load(dtype, device_map), opened.tokenizer, opened.identity)
