@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from attnhuman.attention import AttentionStore
 from attnhuman.errors import DataError
@@ -38,7 +39,8 @@ def design_r2(design: np.ndarray, targets: np.ndarray) -> np.ndarray:
     x = design.reshape((-1,) + design.shape[-2:]).astype(np.float64)     # (batch, cells, f)
     x -= x.mean(axis=1, keepdims=True)
     xt = np.swapaxes(x, -1, -2)
-    w, v = np.linalg.eigh(xt @ x)                                  # (batch, f), (batch, f, f)
+    with threadpool_limits(limits=1, user_api="blas"):             # small matrices: threads only cost
+        w, v = np.linalg.eigh(xt @ x)                              # (batch, f), (batch, f, f)
     coords = np.swapaxes(v, -1, -2) @ (xt @ centred)               # (batch, f, subjects)
     well = w[:, 0] > w[:, -1] * _MIN_EIGEN_RATIO                   # cond(design) < 1e5
     ssr = np.einsum("bfs,bfs->bs", coords, coords / np.where(well[:, None], w, 1.0)[..., None])
