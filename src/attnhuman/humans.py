@@ -106,6 +106,19 @@ def _per_sentence(data) -> list:
     return [s for article in data for s in article]
 
 
+def roi_file(group: str, region: str) -> str:
+    """Release-relative path of a group's per-subject ROI file, e.g. ``roi_activations/L1/activations_angular_p1.pkl``."""
+    return f"roi_activations/{group}/activations_{region}_{GROUP_FILE_SUFFIX[group]}.pkl"
+
+
+def check_exclusions(group: str, ids: list[str], exclude) -> None:
+    """Raise DataError when ``exclude`` names subjects that are not among ``ids``."""
+    unknown = sorted(set(exclude) - set(ids))
+    if unknown:
+        raise DataError(f"data.exclude_subjects.{group} names {unknown}, which do not exist; "
+                        f"{group} subjects are {ids[0]}..{ids[-1]}.")
+
+
 def _subject_sources(release: Release, group: str, mode: str) -> tuple[str, dict[str, list]]:
     """Per-subject data files: ``("counts", {"counts": data})`` or ``("proxy", {region: data})``."""
     counts_file = f"saccade_num_{GROUP_FILE_SUFFIX[group]}.pkl"
@@ -113,9 +126,7 @@ def _subject_sources(release: Release, group: str, mode: str) -> tuple[str, dict
         raise DataError(f"data.subjects={mode!r}: choose auto, counts or proxy")
     if mode == "counts" or (mode == "auto" and release.has(counts_file)):
         return "counts", {"counts": load_pickle(release.path(counts_file))}
-    sfx = GROUP_FILE_SUFFIX[group]
-    return "proxy", {r: load_pickle(release.path(f"roi_activations/{group}/activations_{r}_{sfx}.pkl"))
-                     for r in REGIONS}
+    return "proxy", {r: load_pickle(release.path(roi_file(group, r))) for r in REGIONS}
 
 
 def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str = "auto",
@@ -138,10 +149,7 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
                         f"({ {k: len(v) for k, v in sources.items()} }); they must list the same subjects.")
     n_subj = n_subjects.pop()
     ids = [subject_id(group, s) for s in range(n_subj)]
-    unknown = sorted(set(exclude) - set(ids))
-    if unknown:
-        raise DataError(f"data.exclude_subjects.{group} names {unknown}, which do not exist; "
-                        f"{group} subjects are {ids[0]}..{ids[-1]}.")
+    check_exclusions(group, ids, exclude)
 
     # usable[s][k]: the subject's usable matrices for sentence k (one per region or the count matrix)
     usable: list[list[list[np.ndarray]]] = []
