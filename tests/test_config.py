@@ -55,3 +55,12 @@ def test_prefix_texts_follow_method():
     assert texts == {"none": "", "translate": "Please translate this sentence into German:",
                      "paraphrase": "Please paraphrase this sentence:",
                      "noise": "Cigarette first steel convenience champion."}
+
+
+@pytest.mark.parametrize("model, size", [("llama", "7b"), ("smollm2", "135m"), ("gemma3", "270m"), ("gpt2", "large")])
+def test_size_defaults_to_the_models_own(model, size):
+    """size=auto (the default) picks the model's registered default size; the same entry as naming it."""
+    auto, explicit = _compose(f"model={model}"), _compose(f"model={model}", f"size={size}")
+    assert run_name(auto) == run_name(explicit) == f"{model}-{size}-base-none"
+    assert resolve_model(auto) == resolve_model(explicit)
+    assert not any(c.endswith("_auto") for c in combinations())

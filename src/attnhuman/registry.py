@@ -39,7 +39,7 @@ class ModelSpec:
 
 def combinations(conf_dir: Path = CONF_DIR) -> list[str]:
     """Every registered ``<model>_<size>``."""
-    return sorted(p.stem for p in (conf_dir / "model_size").glob("*.yaml"))
+    return sorted(p.stem for p in (conf_dir / "model_size").glob("*.yaml") if not p.stem.endswith("_auto"))
 
 
 def resolve_model(cfg: DictConfig) -> ModelSpec:
@@ -49,7 +49,8 @@ def resolve_model(cfg: DictConfig) -> ModelSpec:
     if tuning not in entry.tunings:
         raise ConfigError(f"{cfg.model.name} {cfg.size.name} has no tuning '{tuning}'; "
                           f"choose one of {sorted(entry.tunings)} (or tuning=default).")
-    return ModelSpec(model=cfg.model.name, size=cfg.size.name, tuning=tuning, family=cfg.model.family,
+    size = entry.get("size", cfg.size.name)          # size=auto: the entry says which size it is
+    return ModelSpec(model=cfg.model.name, size=size, tuning=tuning, family=cfg.model.family,
                      stage=cfg.model.stage, parameters=int(entry.parameters), layers=int(entry.layers),
                      heads=int(entry.heads), hidden=int(entry.hidden),
                      checkpoint=entry.tunings[tuning].checkpoint)
