@@ -40,6 +40,7 @@ ui:  ## open the MLflow UI on http://127.0.0.1:5000
 
 bench:  ## speed of resemblance analysis and attention extraction against naive references
 	$(PYTHON) bench/resemblance.py --data $(DATA)
+	$(PYTHON) bench/analyses.py --data $(DATA)
 	$(PYTHON) bench/extraction.py --data $(DATA)
 
 clean:  ## remove outputs, sweeps and caches (keeps mlruns/)

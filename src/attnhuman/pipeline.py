@@ -10,14 +10,20 @@ import pandas as pd
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
+from attnhuman import sharding
+from attnhuman.errors import DataError
+from attnhuman.fmri import fmri_option, load_fmri_cohorts, log_fmri
 from attnhuman.humans import load_cohorts, load_corpus
 from attnhuman.plots import layerwise_resemblance
 from attnhuman.registry import ModelSpec, resolve_model, run_name
 from attnhuman.release import Release
-from attnhuman.resemblance import GroupResemblance, group_resemblance
+from attnhuman.resemblance import GroupResemblance
+from attnhuman.scores import metric_key, score_group
+from attnhuman.simulate import load_synthetic
 from attnhuman.sources import load_source
+from attnhuman.trivial import model_reliance
 from attnhuman.tracking import (config_hash, finished_run, flatten, job_config, log_curve, log_metrics,
-                                log_params, prepare_store, tracking_uri)
+                                log_params, prepare_store, sweep_id, tracking_uri)
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,34 @@ def release_from_config(cfg: DictConfig) -> Release:
     data = cfg.data
     return Release(data.root, download=data.download, cache_dir=data.cache_dir,
                    pickles_url=data.release.pickles_url, text_url=data.release.text_url)
+
+
+def load_humans(cfg: DictConfig):
+    """``(corpus, cohorts, report)`` for ``cfg.analysis.groups``, by ``data.name``: ``reading_brain`` (the
+    release, METHOD.md section 3) or ``synthetic`` (simulated readers, attnhuman.simulate)."""
+    groups = tuple(cfg.analysis.groups)
+    if cfg.data.name == "synthetic":
+        return load_synthetic(cfg.data, groups)
+    if cfg.data.name != "reading_brain":
+        raise DataError(f"data={cfg.data.name} is not available; use data=reading_brain or data=synthetic.")
+    release = release_from_config(cfg)
+    corpus = load_corpus(release)
+    cohorts, report = load_cohorts(release, corpus, groups, subjects=cfg.data.subjects,
+                                   exclude=cfg.data.exclude_subjects)
+    return corpus, cohorts, report
+
+
+def load_fmri(cfg: DictConfig, corpus, report) -> dict:
+    """``{group: {region: Cohort}}`` for ``analysis.fmri`` (METHOD.md section 9), the fMRI exclusions added to
+    ``report``; ``{}`` when off, or for data other than the Reading Brain release (logged)."""
+    if fmri_option(cfg.analysis.get("fmri", False)) is None:
+        return {}
+    if cfg.data.name != "reading_brain":
+        log.info("analysis.fmri: skipped, data=%s has no fMRI recordings (only data=reading_brain).", cfg.data.name)
+        return {}
+    release, exclude = release_from_config(cfg), cfg.data.exclude_subjects or {}
+    return {g: load_fmri_cohorts(release, corpus, g, exclude=list(exclude.get(g, [])), report=report)
+            for g in cfg.analysis.groups}
 
 
 def _output_dir() -> Path:
@@ -39,16 +73,19 @@ def run(cfg: DictConfig) -> dict | None:
     """Run one job; returns its summary metrics, or None when a FINISHED run already has this config."""
     spec = resolve_model(cfg)
     name = run_name(cfg)
+    if not sharding.is_main():
+        return _assist(cfg, spec)
     client = MlflowClient(tracking_uri(cfg))
     experiment_id = prepare_store(cfg)
     digest = config_hash(cfg)
     previous = finished_run(client, experiment_id, digest)
-    if previous is not None and not cfg.rerun:
+    if _agree_to_skip(cfg, previous is not None and not cfg.rerun):
         log.info("Skipping %s: FINISHED run %s has the same resolved config (rerun=true runs it again).",
                  name, previous.info.run_id)
         return None
     tags = {"config_hash": digest, "model": spec.model, "size": spec.size, "tuning": spec.tuning,
-            "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family, "stage": spec.stage}
+            "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family, "stage": spec.stage,
+            **_sweep_tag()}
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
     log.info("MLflow run %s (%s) in %s", name, run_id, tracking_uri(cfg))
     try:
@@ -60,15 +97,38 @@ def run(cfg: DictConfig) -> dict | None:
     return summary
 
 
+def _sweep_tag() -> dict:
+    """``{"sweep": <sweep folder>}`` for a job of a Hydra multirun (its comparison selects by it)."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return {"sweep": sweep_id(HydraConfig.get().sweep.dir)}
+    return {}
+
+
+def _agree_to_skip(cfg: DictConfig, skip: bool | None) -> bool:
+    """Rank 0's decision to skip the job, shared with the other ranks of a source=deepspeed job."""
+    if cfg.source.name != "deepspeed":
+        return bool(skip)
+    sharding.init(cfg.source.tp_size)
+    return sharding.broadcast(skip)
+
+
+def _assist(cfg: DictConfig, spec: ModelSpec) -> None:
+    """A source=deepspeed rank other than 0: extract this rank's heads for rank 0; never log."""
+    if _agree_to_skip(cfg, None):
+        return None
+    load_source(cfg, spec, load_humans(cfg)[0])
+    return None
+
+
 def _analyze(cfg: DictConfig, spec: ModelSpec, client: MlflowClient, run_id: str, out: Path) -> dict:
     log_params(client, run_id, flatten(job_config(cfg)))
     if (out / ".hydra").is_dir():
         client.log_artifacts(run_id, str(out / ".hydra"), ".hydra")
 
-    release = release_from_config(cfg)
-    corpus = load_corpus(release)
-    cohorts, report = load_cohorts(release, corpus, tuple(cfg.analysis.groups), subjects=cfg.data.subjects,
-                                   exclude=cfg.data.exclude_subjects)
+    corpus, cohorts, report = load_humans(cfg)
+    fmri_cohorts = load_fmri(cfg, corpus, report)      # before the report is written: it holds fMRI exclusions
     log.info("%s", report.format())
     _log_table(client, run_id, out, "reports/exclusions.csv", report.to_frame(), index=False)
 
@@ -76,17 +136,38 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, client: MlflowClient, run_id: str
     for key, value in source_tags.items():
         client.set_tag(run_id, key, value)
     log_metrics(client, run_id, source_metrics)
-    results = {g: group_resemblance(store, cohort) for g, cohort in cohorts.items()}
+    reliance = model_reliance(store)             # trivial-pattern reliance, METHOD.md section 7
+    log_curve(client, run_id, "trivial_r2", reliance.layer_r2)
+    if reliance.constant:
+        log.warning("%s", reliance.describe_constant())
+    # analysis.score / predictors / ceiling / permutation (attnhuman.scores); the paper default has no suffix
+    results = {g: score_group(store, cohort, corpus, cfg.analysis) for g, cohort in cohorts.items()}
 
     summary = {}
     for group, res in results.items():
-        log_curve(client, run_id, f"r2_{group}", res.layer_r2)
-        summary.update({f"resemblance_{group}": res.resemblance, f"best_layer_{group}": res.best_layer,
-                        f"ceiling_{group}": res.ceiling, f"n_subjects_{group}": len(res.subjects),
+        sfx = res.suffix
+        log_curve(client, run_id, metric_key("r2", sfx, group), res.layer_r2)
+        summary.update({metric_key("resemblance", sfx, group): res.resemblance,
+                        metric_key("best_layer", sfx, group): res.best_layer,
+                        metric_key("ceiling", sfx, group): res.ceiling, f"n_subjects_{group}": len(res.subjects),
                         f"n_sentences_{group}": cohorts[group].n_sentences})
         table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"),
                              columns=pd.Index(range(store.n_layers), name="layer"))
-        _log_table(client, run_id, out, f"tables/r2_{group}.csv", table)
+        _log_table(client, run_id, out, f"tables/{metric_key('r2', sfx, group)}.csv", table)
+        if res.permutation is not None:                 # analysis.permutation.n > 0
+            perm = res.permutation
+            log_curve(client, run_id, metric_key("perm_p", sfx, group), perm.p)
+            log_curve(client, run_id, metric_key("perm_q", sfx, group), perm.q)
+            summary.update({metric_key("n_fdr_layers", sfx, group): int(perm.significant.sum()),
+                            f"perm_immobile_sentences_{group}": perm.n_immobile})
+            _log_table(client, run_id, out, f"tables/{metric_key('permutation', sfx, group)}.csv",
+                       perm.to_frame(), index=False)
+            log.info("[%s] permutation test: %d permutations in %.1f s, %d of %d sentences cannot move, "
+                     "%d of %d layers significant at FDR %.2f", group, len(perm.null), perm.seconds,
+                     perm.n_immobile, perm.n_sentences, perm.significant.sum(), len(perm.p), perm.alpha)
+    if fmri_cohorts:                                    # analysis.fmri: paper-default R2 per region and group
+        summary.update(log_fmri(client, run_id, out, store, fmri_cohorts,
+                                fmri_option(cfg.analysis.get("fmri")), corpus))
     log_metrics(client, run_id, summary)
 
     figure = layerwise_resemblance(results, f"{run_name(cfg)}: layerwise human resemblance")

@@ -46,10 +46,12 @@ def init(tp_size: int | None) -> int:
     for key, value in (("RANK", "0"), ("WORLD_SIZE", "1"), ("LOCAL_RANK", "0"),
                        ("MASTER_ADDR", "127.0.0.1"), ("MASTER_PORT", "29500")):
         os.environ.setdefault(key, value)
-    # DeepSpeed's CPU all-reduce needs LOCAL_SIZE (its own launcher sets it, torchrun does not)
-    os.environ.setdefault("LOCAL_SIZE", os.environ.get("LOCAL_WORLD_SIZE", str(size)))
     accelerator = get_accelerator()
-    if accelerator.device_name() != "cpu":
+    if accelerator.device_name() == "cpu":
+        # DeepSpeed's shared-memory CPU all-reduce is a C++ op built at first use; it crashed here (SIGSEGV)
+        # without LOCAL_SIZE and intermittently under load. gloo's all-reduce is exact: use it instead.
+        deepspeed.ops.__compatible_ops__["deepspeed_shm_comm"] = False
+    else:
         accelerator.set_device(int(os.environ["LOCAL_RANK"]))
     if not torch.distributed.is_initialized():
         deepspeed.init_distributed(dist_backend=accelerator.communication_backend_name())

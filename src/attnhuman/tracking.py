@@ -18,10 +18,11 @@ from mlflow.entities import Metric, Param
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from attnhuman import sharding
 from attnhuman.registry import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
-UNHASHED_KEYS = ("rerun", "mlflow")   # they do not change a job's results
+UNHASHED_KEYS = ("rerun", "mlflow", "compare")   # they do not change a job's results
 MAX_BATCH = 100                       # MLflow's limit of params per log_batch call
 
 
@@ -72,6 +73,11 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def sweep_id(sweep_dir: str) -> str:
+    """The sweep's output folder, resolved: tags a sweep's runs (``tags.sweep``) for its comparison."""
+    return str(Path(sweep_dir).resolve())
+
+
 def finished_run(client: MlflowClient, experiment_id: str, digest: str):
     """The latest FINISHED run of this config hash, or None."""
     runs = client.search_runs([experiment_id], f"tags.config_hash = '{digest}' and attributes.status = 'FINISHED'",
@@ -99,11 +105,23 @@ def log_curve(client: MlflowClient, run_id: str, key: str, values) -> None:
 
 
 class TrackingCallback(Callback):
-    """Creates the MLflow store before the first job (a failure here resurfaces in the job)."""
+    """Creates the MLflow store before the first job, on rank 0 only (a failure here resurfaces in the job)."""
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        prepare_store(config)
+        if sharding.is_main():
+            prepare_store(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        prepare_store(config)
-        log.info("MLflow store %s ready", tracking_uri(config))
+        if sharding.is_main():
+            prepare_store(config)
+            log.info("MLflow store %s ready", tracking_uri(config))
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        """The comparison run over this sweep's runs (``compare.after_sweep``)."""
+        if sharding.is_main() and config.compare.after_sweep:
+            from attnhuman.compare import run as compare
+            try:
+                compare(config, sweep=sweep_id(config.hydra.sweep.dir))
+            except Exception:
+                log.exception("The comparison run of this sweep failed; run `python src/compare.py` to retry.")
+                raise
