@@ -24,6 +24,7 @@ from attnhuman.attention import AttentionStore, load_packed
 from attnhuman.bias import head_count_bias
 from attnhuman.divergence import head_mean, quarters, run_divergence, sentence_divergence
 from attnhuman.errors import DataError
+from attnhuman.pipeline import load_humans
 from attnhuman.report import write_report
 from attnhuman.simulate import DEFAULT_GROUPS, simulate_cohorts
 from attnhuman.tracking import flatten, log_params, prepare_store, tracking_uri
@@ -284,8 +285,7 @@ def run(cfg: DictConfig, sweep: str | None = None) -> str | None:
     log.info("Comparing %d runs: %s", len(runs), ", ".join(r.label for r in runs))
     groups = list(cfg.analysis.groups)
     pairs = find_pairs(runs, (options.reference.a, options.reference.b))
-    from attnhuman.pipeline import load_humans   # the humans of the compared runs' data settings
-    corpus, cohorts, _ = load_humans(cfg)
+    corpus, cohorts, _ = load_humans(cfg)       # the humans of the compared runs' data settings
     sources = {cfg.data.name: cohorts}
     if cfg.data.name != "synthetic":           # the same analysis on simulated readers of the same corpus
         sources["simulated"] = simulate_cohorts(corpus, {g: DEFAULT_GROUPS[g] for g in cohorts
