@@ -6,6 +6,7 @@ models are present, and ``report.md`` with the paper's values beside ours.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import tempfile
@@ -36,7 +37,7 @@ DIVERGENCE_METRICS = ("js", "sym_kl")
 COMPARISON_TAG = "comparison"
 
 
-@dataclass
+@dataclass(eq=False)
 class Run:
     """One job run as the comparison sees it."""
 
@@ -87,8 +88,9 @@ class Run:
                                 "predictors=heads); select such runs with compare.filter.") from e
         return pd.read_csv(path, index_col="subject")
 
+    @functools.cache
     def curve(self, key: str) -> np.ndarray | None:
-        """A per-layer metric (step = layer), or None when the run did not log it."""
+        """A per-layer metric (step = layer), or None when the run did not log it (fetched once)."""
         history = self.client.get_metric_history(self.run_id, key)
         if not history:
             return None

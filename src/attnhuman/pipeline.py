@@ -19,7 +19,7 @@ from attnhuman.registry import ModelSpec, resolve_model, run_name
 from attnhuman.release import Release
 from attnhuman.resemblance import GroupResemblance
 from attnhuman.scores import metric_key, score_group
-from attnhuman.simulate import load_synthetic
+from attnhuman.simulate import load_synthetic, synthetic_corpus
 from attnhuman.sources import load_source
 from attnhuman.trivial import model_reliance
 from attnhuman.tracking import (config_hash, finished_run, flatten, job_config, log_curve, log_metrics,
@@ -47,6 +47,13 @@ def load_humans(cfg: DictConfig):
     cohorts, report = load_cohorts(release, corpus, groups, subjects=cfg.data.subjects,
                                    exclude=cfg.data.exclude_subjects)
     return corpus, cohorts, report
+
+
+def load_run_corpus(cfg: DictConfig):
+    """The corpus :func:`load_humans` would give, without building any cohort."""
+    if cfg.data.name == "synthetic":
+        return synthetic_corpus(cfg.data)[0]
+    return load_corpus(release_from_config(cfg))
 
 
 def load_fmri(cfg: DictConfig, corpus, report) -> dict:
@@ -118,7 +125,7 @@ def _assist(cfg: DictConfig, spec: ModelSpec) -> None:
     """A source=deepspeed rank other than 0: extract this rank's heads for rank 0; never log."""
     if _agree_to_skip(cfg, None):
         return None
-    load_source(cfg, spec, load_humans(cfg)[0])
+    load_source(cfg, spec, load_run_corpus(cfg))
     return None
 
 
