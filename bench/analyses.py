@@ -1,6 +1,6 @@
 """Benchmark: the comparison's per-run analyses on LLaMA-30B against naive references, side by side.
 
-- divergence (METHOD.md section 6): released LLaMA-30B plain vs translate, all 60 layers, js and
+- divergence (docs/method.md section 6): released LLaMA-30B plain vs translate, all 60 layers, js and
   sym_kl; naive: the released code's way, a Python loop over sentences and rows with scipy.
 - trivial-pattern reliance (section 7): all 60 x 52 heads; naive: one scikit-learn LinearRegression
   per head on a Python-list design.
@@ -15,15 +15,15 @@ import time
 from pathlib import Path
 
 import numpy as np
-from scipy.special import rel_entr
 from scipy.spatial.distance import jensenshannon
+from scipy.special import rel_entr
 from sklearn.linear_model import LinearRegression
 
-from attnhuman.attention import load_attention
-from attnhuman.divergence import run_divergence
-from attnhuman.humans import load_corpus
-from attnhuman.release import Release
-from attnhuman.trivial import model_reliance
+from attnhuman.analysis.divergence import run_divergence
+from attnhuman.analysis.trivial import model_reliance
+from attnhuman.attention.store import load_attention
+from attnhuman.humans.reading_brain import load_corpus
+from attnhuman.humans.release import Release
 
 
 def naive_divergence(a, b, corpus, layers: list[int]) -> np.ndarray:

@@ -14,11 +14,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from attnhuman.align import token_words
-from attnhuman.extract import extract, peak_rss_mb
-from attnhuman.humans import load_corpus
-from attnhuman.models import load_model
-from attnhuman.release import Release
+from attnhuman.attention.align import token_words
+from attnhuman.attention.checkpoints import load_model
+from attnhuman.attention.extract import extract, peak_rss_mb
+from attnhuman.humans.reading_brain import load_corpus
+from attnhuman.humans.release import Release
 
 
 def naive(model, tokenizer, corpus) -> list[np.ndarray]:

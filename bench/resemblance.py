@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LinearRegression
 
-from attnhuman.attention import load_attention
-from attnhuman.humans import load_cohorts, load_corpus
-from attnhuman.release import Release
-from attnhuman.resemblance import ceiling_r2, group_resemblance, layer_r2
+from attnhuman.analysis.regression import ceiling_r2, layer_r2
+from attnhuman.analysis.resemblance import group_resemblance
+from attnhuman.attention.store import load_attention
+from attnhuman.humans.reading_brain import load_cohorts, load_corpus
+from attnhuman.humans.release import Release
 
 
 def naive_r2(store, cohort, corpus, layers: list[int]) -> np.ndarray:

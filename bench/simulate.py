@@ -1,4 +1,4 @@
-"""Benchmark and calibration of the reader simulator (attnhuman.simulate).
+"""Benchmark and calibration of the reader simulator (attnhuman.humans.simulate).
 
 1. Speed: the vectorized simulator (all subject x sentence readings advanced together, one loop over
    time) against a naive reference that loops over subjects, sentences and fixations in Python with
@@ -20,15 +20,23 @@ from pathlib import Path
 
 import numpy as np
 
-from attnhuman.humans import Cohort, load_cohorts, load_corpus, subject_id
-from attnhuman.release import Release
-from attnhuman.simulate import (DEFAULT_GROUPS, GroupParams, _group_rng, calibration_table, cohort_summary,
-                                simulate_cohorts, target_probabilities, word_difficulty)
+from attnhuman.analysis.calibration import calibration_table, cohort_summary
+from attnhuman.humans.cohort import Cohort, subject_id
+from attnhuman.humans.reading_brain import load_cohorts, load_corpus
+from attnhuman.humans.release import Release
+from attnhuman.humans.simulate import (
+    DEFAULT_GROUPS,
+    GroupParams,
+    group_rng,
+    simulate_cohorts,
+    target_probabilities,
+    word_difficulty,
+)
 
 
 def naive_cohort(corpus, group: str, params: GroupParams, seed: int, difficulty: np.ndarray) -> Cohort:
     """Per subject, per sentence, per fixation: the same Markov reader with scalar draws."""
-    rng = _group_rng(seed, group)
+    rng = group_rng(seed, group)
     probs = target_probabilities(corpus, params, difficulty)
     sig = lambda x: 1.0 / (1.0 + np.exp(-x))                                       # noqa: E731
     logit = lambda p: np.log(p / (1 - p)) if 0 < p < 1 else (np.inf if p >= 1 else -np.inf)  # noqa: E731

@@ -1,16 +1,16 @@
 """attnhuman comparison: ``python src/compare.py [compare.filter="tags.model = 'smollm2'"] ...`` (see README).
 
-The same config tree as ``main.py`` (data, analysis, mlflow, compare groups); logs one comparison run.
+Composes ``conf/comparison.yaml`` (data, analysis, mlflow, compare; no model) and logs one comparison run.
 """
 import hydra
 from omegaconf import DictConfig
 
-from attnhuman.compare import run
+from attnhuman.app.main import run_comparison
 
 
-@hydra.main(version_base="1.3", config_path="../conf", config_name="config")
+@hydra.main(version_base="1.3", config_path="../conf", config_name="comparison")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    run_comparison(cfg)
 
 
 if __name__ == "__main__":

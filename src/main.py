@@ -2,12 +2,12 @@
 import hydra
 from omegaconf import DictConfig
 
-from attnhuman.pipeline import run
+from attnhuman.app.main import run_job
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    run(cfg)
+    run_job(cfg)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The stimulus corpus and the shared cell index (METHOD.md section 1).
+"""The stimulus corpus and the shared cell index (docs/method.md section 1).
 
 Every word-by-word matrix of a sentence with ``n`` words is reduced to its lower triangle
 including the diagonal, in ``numpy.tril_indices(n)`` order; the cells of all sentences are
@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+DEMO_CORPUS = "demo_corpus.txt"
 
 
 def n_cells(n_words: np.ndarray) -> np.ndarray:
@@ -99,3 +102,9 @@ class Corpus:
     def cell_mask(self, keep: np.ndarray) -> np.ndarray:
         """``(n_cells,)`` bool mask of the cells of the sentences where ``keep`` is true."""
         return np.repeat(np.asarray(keep, dtype=bool), n_cells(self.n_words))
+
+
+def demo_corpus() -> Corpus:
+    """The small original corpus shipped as package data (3 articles, 20 sentences)."""
+    with resources.as_file(resources.files("attnhuman") / "resources" / DEMO_CORPUS) as path:
+        return Corpus.from_text(Path(path))

@@ -5,6 +5,8 @@ from typing import Any, List, Optional
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
 
+from attnhuman.app.sweep import check_jobs
+
 
 @dataclass
 class CheckedSweeperConf(BasicSweeperConf):
@@ -18,7 +20,5 @@ class CheckedSweeper(BasicSweeper):
     """Raises before any job runs when one job of the sweep does not compose or names no model."""
 
     def sweep(self, arguments: List[str]) -> Optional[Any]:
-        from attnhuman.sweep import check_jobs
-
         check_jobs(self.config, self.hydra_context.config_loader, arguments)
         return super().sweep(arguments)

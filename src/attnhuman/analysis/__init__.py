@@ -1,0 +1,2 @@
+"""Analyses: arrays and cohorts in, result dataclasses out (resemblance, score options, trivial patterns,
+divergence, statistics, fMRI)."""

@@ -1,0 +1,268 @@
+"""Grouped cross-validation and spectral fits from per-fold sufficient statistics (docs/method.md section 4.1).
+
+All fits are multi-target and vectorized: per layer, every fit comes from per-fold sufficient statistics
+(sums, Gram and cross-product matrices), so one eigendecomposition of the centred training Gram matrix per
+layer and fold serves every subject, filter and permutation. Out-of-fold R2: the cells of fold k are
+predicted by the fit (intercept and coefficients) on the other folds; the out-of-fold predictions of all
+kept cells are concatenated and ``R2_cv[s] = 1 - sum_c (y[c,s] - yhat[c,s])^2 / sum_c (y[c,s] - ybar[s])^2``
+with ``ybar[s]`` the subject's mean over ALL kept cells (negative when worse than that mean).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from attnhuman.analysis.options import RidgeOptions, ScoreOptions
+from attnhuman.analysis.regression import MIN_EIGEN_RATIO, centred_targets, layer_r2
+from attnhuman.errors import ConfigError, DataError
+
+
+def cell_folds(groups: np.ndarray, n_folds: int, seed: int, unit: str = "sentence") -> np.ndarray:
+    """``(cells,)`` fold index of every cell; cells of one group (sentence or article id) share a fold.
+
+    scikit-learn ``GroupKFold(n_folds, shuffle=True, random_state=seed)``: groups are shuffled and
+    dealt into ``n_folds`` folds of (almost) equal group counts.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.asarray(groups)
+    n_groups = len(np.unique(groups))
+    if n_folds < 2 or n_folds > n_groups:
+        raise ConfigError(f"analysis.cv.folds={n_folds}: choose 2 to {n_groups}, the number of kept {unit}s")
+    fold = np.empty(len(groups), dtype=np.int64)
+    splitter = GroupKFold(n_splits=n_folds, shuffle=True, random_state=seed)
+    for k, (_, test) in enumerate(splitter.split(np.zeros(len(groups)), groups=groups)):
+        fold[test] = k
+    return fold
+
+
+@dataclass
+class FoldStats:
+    """Sufficient statistics per fold (fold axis first) for ``B`` designs of ``F`` features and ``S`` targets.
+
+    ``n`` (K,); ``sx`` (K, B, F); ``gxx`` (K, B, F, F) raw Gram; ``sy``, ``syy`` (K, S);
+    ``pxy`` (K, B, F, S) raw cross-products.
+    """
+
+    n: np.ndarray
+    sx: np.ndarray
+    gxx: np.ndarray
+    sy: np.ndarray
+    syy: np.ndarray
+    pxy: np.ndarray
+
+    def total(self, folds: np.ndarray, which: str = "n sx gxx sy syy pxy") -> tuple:
+        """Sums over the folds where ``folds`` is true of the named statistics."""
+        idx = np.flatnonzero(folds)
+        out = []
+        for name in which.split():
+            a = getattr(self, name)
+            acc = a[idx[0]].copy() if a.ndim > 1 else a[idx].sum()
+            for k in idx[1:] if a.ndim > 1 else ():
+                acc += a[k]
+            out.append(acc)
+        return tuple(out)
+
+    @property
+    def sst(self) -> np.ndarray:
+        """``(S,)`` total sum of squares around each target's overall mean."""
+        return self.syy.sum(0) - self.sy.sum(0) ** 2 / self.n.sum()
+
+
+def x_stats(x2: np.ndarray, n_features: int, bounds: np.ndarray):
+    """``(sx, gxx)`` of ``x2`` ``(B*F, cells)`` float64, cells sorted by fold (fold k = ``bounds[k]:bounds[k+1]``)."""
+    k, b = len(bounds) - 1, x2.shape[0] // n_features
+    sx = np.empty((k, b, n_features))
+    gxx = np.empty((k, b, n_features, n_features))
+    for i in range(k):
+        xs = x2[:, bounds[i]:bounds[i + 1]].reshape(b, n_features, -1)
+        sx[i] = xs.sum(-1)
+        gxx[i] = xs @ np.swapaxes(xs, 1, 2)
+    return sx, gxx
+
+
+def y_stats(y: np.ndarray, bounds: np.ndarray):
+    """``(sy, syy)`` ``(K, S)`` of ``y`` ``(cells, S)`` sorted by fold."""
+    sy = np.stack([y[a:e].sum(0) for a, e in zip(bounds[:-1], bounds[1:])])
+    syy = np.stack([np.einsum("cs,cs->s", y[a:e], y[a:e]) for a, e in zip(bounds[:-1], bounds[1:])])
+    return sy, syy
+
+
+def cross(x2: np.ndarray, n_features: int, y: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """``(K, B, F, S)`` per-fold ``X^T y``; one GEMM per fold."""
+    b = x2.shape[0] // n_features
+    return np.stack([(x2[:, a:e] @ y[a:e]).reshape(b, n_features, -1) for a, e in zip(bounds[:-1], bounds[1:])])
+
+
+def fold_stats(x2, n_features, y, bounds) -> FoldStats:
+    """Statistics of ``x2`` ``(B*F, cells)`` and ``y`` ``(cells, S)``, both sorted by fold."""
+    return FoldStats(np.diff(bounds), *x_stats(x2, n_features, bounds), *y_stats(y, bounds),
+                      cross(x2, n_features, y, bounds))
+
+
+def _filters(w: np.ndarray, predictors: str, n_components: int, alphas) -> np.ndarray:
+    """``(A, B, F)`` spectral filters ``phi(w)`` on ascending Gram eigenvalues ``w`` ``(B, F)``.
+
+    Coefficients are ``V diag(phi) V^T X_c^T y``: OLS (pseudo-inverse, directions with
+    ``w <= w_max * 1e-10`` dropped), principal-components regression (the top ``n_components``),
+    ridge ``1 / (w + alpha)`` per alpha.
+    """
+    usable = w > w[:, -1:] * MIN_EIGEN_RATIO
+    if predictors == "ridge":
+        return 1.0 / (np.clip(w, 0, None)[None] + np.asarray(alphas, dtype=np.float64)[:, None, None])
+    if predictors == "pcs":
+        usable &= np.arange(w.shape[1]) >= w.shape[1] - n_components
+    return np.where(usable, 1.0 / np.where(usable, w, 1.0), 0.0)[None]
+
+
+def _basis(st: FoldStats, train, test, predictors, n_components, alphas) -> dict:
+    """The target-independent part of a (train, test) fit: training means, eigenbasis, filters, test Gram."""
+    nt, sxt, gt = st.total(train, "n sx gxx")
+    xb = sxt / nt
+    w, v = np.linalg.eigh(gt - nt * xb[:, :, None] * xb[:, None, :])
+    out = dict(nt=nt, xb=xb, w=w, v=v, vt=np.swapaxes(v, 1, 2), phi=_filters(w, predictors, n_components, alphas),
+               ill=w[:, 0] <= w[:, -1] * MIN_EIGEN_RATIO, same=np.array_equal(train, test))
+    if not out["same"]:
+        ne, sxe, ge = st.total(test, "n sx gxx")
+        h = ge - sxe[:, :, None] * xb[:, None, :] - xb[:, :, None] * sxe[:, None, :] + ne * xb[:, :, None] * xb[:, None, :]
+        out.update(ne=ne, sxe=sxe, ht=out["vt"] @ h @ v)
+    return out
+
+
+def _sse(st: FoldStats, train, test, predictors: str, n_components: int, alphas, cache: dict | None = None):
+    """Test-fold SSE of the fits on the train folds: ``(A filters, B, S)``; and ``(B,)`` ill-conditioned flags.
+
+    With ``train == test`` the in-sample SSE. ``cache`` keeps the target-independent part between calls
+    that share the designs (permutations).
+    """
+    key = (train.tobytes(), test.tobytes())
+    base = cache.get(key) if cache is not None else None
+    if base is None:
+        base = _basis(st, train, test, predictors, n_components, alphas)
+        if cache is not None:
+            cache[key] = base
+    nt, xb, phi, vt = base["nt"], base["xb"], base["phi"], base["vt"]
+    syt, pt = st.total(train, "sy pxy")
+    yb = syt / nt
+    pt -= nt * xb[:, :, None] * yb                                    # centred training X^T y
+    z = vt @ pt                                                       # (B, F, S)
+    if base["same"]:
+        syyt, = st.total(train, "syy")
+        z2 = z * z
+        sse = (syyt - nt * yb ** 2) - np.einsum("abf,bfs->abs", 2 * phi - phi ** 2 * base["w"], z2)
+        return sse, base["ill"]
+    ne, sxe = base["ne"], base["sxe"]
+    sye, syye, pe = st.total(test, "sy syy pxy")
+    a0 = syye - 2 * yb * sye + ne * yb ** 2                           # sum_test (y - ybar_train)^2
+    pe -= sxe[:, :, None] * yb + xb[:, :, None] * (sye - ne * yb)     # sum_test (x - xbar)(y - ybar)
+    dt = vt @ pe
+    sse = np.empty((phi.shape[0],) + z.shape[::2])
+    for a in range(phi.shape[0]):
+        c = phi[a][:, :, None] * z
+        sse[a] = a0 - np.einsum("bfs,bfs->bs", c, 2 * dt - base["ht"] @ c)
+    return sse, base["ill"]
+
+
+def _outer_pairs(score: str, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train folds, test folds) masks: K held-out folds (cv) or all/all (insample)."""
+    if score == "insample":
+        every = np.ones(k, dtype=bool)
+        return [(every, every)]
+    eye = np.eye(k, dtype=bool)
+    return [(~eye[i], eye[i]) for i in range(k)]
+
+
+def procedure_sse(st: FoldStats, score: str, predictors: str, n_components: int, alphas, cache=None):
+    """SSE per pair ``(pairs, B, S)``, ill flags ``(pairs, B)`` and ridge choices ``(pairs, B, S)`` or None.
+
+    Runs single-threaded: its many small eigendecompositions are several times slower with OpenBLAS threads.
+    """
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _procedure_sse_unlimited(st, score, predictors, n_components, alphas, cache)
+
+
+def _procedure_sse_unlimited(st: FoldStats, score: str, predictors: str, n_components: int, alphas, cache):
+    pairs = _outer_pairs(score, len(st.n))
+    sse, ill, chosen = [], [], []
+    for train, test in pairs:
+        if predictors == "ridge":
+            inner = sum(_sse(st, train & (np.arange(len(st.n)) != g), np.arange(len(st.n)) == g,
+                             predictors, n_components, alphas, cache)[0] for g in np.flatnonzero(train))
+            best = np.argmin(inner, axis=0)                               # (B, S)
+            every, flags = _sse(st, train, test, predictors, n_components, alphas, cache)
+            sse.append(np.take_along_axis(every, best[None], 0)[0])
+            chosen.append(best)
+        else:
+            s, flags = _sse(st, train, test, predictors, n_components, alphas, cache)
+            sse.append(s[0])
+        ill.append(flags)
+    return np.stack(sse), np.stack(ill), (np.stack(chosen) if chosen else None)
+
+
+def _lstsq_sse(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """``(S,)`` test SSE of OLS with intercept fitted by ``numpy.linalg.lstsq`` (rank-revealing)."""
+    design = np.column_stack([np.ones(len(x)), x])
+    coef = np.linalg.lstsq(design[train], y[train], rcond=None)[0]
+    residual = y[test] - design[test] @ coef
+    return np.einsum("cs,cs->s", residual, residual)
+
+
+def sorted_by_fold(fold: np.ndarray | None, n: int):
+    """Cell order that makes folds contiguous, fold bounds and fold index per sorted cell."""
+    if fold is None:
+        return np.arange(n), np.array([0, n]), np.zeros(n, dtype=np.int64)
+    fold = np.asarray(fold)
+    if fold.shape != (n,):
+        raise DataError(f"fold has shape {fold.shape}, expected ({n},) (one fold per cell)")
+    order = np.argsort(fold, kind="stable")
+    counts = np.bincount(fold, minlength=int(fold.max()) + 1)
+    if (counts == 0).any():
+        raise DataError(f"folds {np.flatnonzero(counts == 0).tolist()} have no cells; number folds 0..K-1")
+    return order, np.concatenate([[0], np.cumsum(counts)]), fold[order]
+
+
+def layer_scores(attention: np.ndarray, targets: np.ndarray, fold: np.ndarray | None = None, *,
+                 score: str = "insample", predictors: str = "heads", n_components: int = 8,
+                 alphas=None, chunk: int = 8, return_alphas: bool = False):
+    """``(layers, subjects)`` R2 of each layer's predictors for each subject.
+
+    ``attention``: ``(layers, heads, cells)``; ``targets``: ``(cells, subjects)``; ``fold``:
+    ``(cells,)`` fold index 0..K-1, needed for ``score='cv'`` and ``predictors='ridge'``.
+    ``insample`` + ``heads`` is :func:`attnhuman.analysis.regression.layer_r2` (the paper). With
+    ``return_alphas`` also the chosen ridge penalties ``(K or 1, layers, subjects)`` (else None).
+    """
+    targets = np.asarray(targets, dtype=np.float64)
+    n_layers, n_heads, n = attention.shape
+    if targets.shape[0] != n:
+        raise DataError(f"attention has {n} cells, targets {targets.shape[0]}")
+    alphas = tuple(RidgeOptions().alphas if alphas is None else alphas)
+    ScoreOptions(score=score, predictors=predictors, n_components=n_components,
+                 ridge=RidgeOptions(list(alphas))).check(n_heads=n_heads)
+    if (score == "cv" or predictors == "ridge") and fold is None:
+        raise DataError(f"score={score!r} with predictors={predictors!r} needs a fold per cell")
+    if score == "insample" and predictors == "heads":
+        r2 = layer_r2(attention, targets, chunk=chunk)
+        return (r2, None) if return_alphas else r2
+    _, sst = centred_targets(targets)
+    order, bounds, sorted_fold = sorted_by_fold(fold if (score == "cv" or predictors == "ridge") else None, n)
+    if score == "cv" and predictors == "ridge" and len(bounds) < 4:
+        raise ConfigError("score=cv with predictors=ridge needs at least 3 folds")
+    y = targets[order]
+    out = np.empty((n_layers, targets.shape[1]))
+    chosen_all = []
+    for start in range(0, n_layers, chunk):
+        block = attention[start:start + chunk][:, :, order].astype(np.float64)
+        st = fold_stats(block.reshape(-1, n), n_heads, y, bounds)
+        sse, ill, chosen = procedure_sse(st, score, predictors, n_components, alphas)
+        if predictors == "heads":                                  # exact lstsq where the Gram route is unsafe
+            for p, (train, test) in enumerate(_outer_pairs(score, len(bounds) - 1)):
+                for b in np.flatnonzero(ill[p]):
+                    sse[p, b] = _lstsq_sse(block[b].T, y, train[sorted_fold], test[sorted_fold])
+        out[start:start + chunk] = 1.0 - sse.sum(0) / sst
+        if chosen is not None:
+            chosen_all.append(np.asarray(alphas)[chosen])
+    if not return_alphas:
+        return out
+    return out, (np.concatenate(chosen_all, axis=1) if chosen_all else None)

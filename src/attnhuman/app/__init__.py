@@ -1,0 +1,1 @@
+"""The application layer: the only place with the Hydra config, MLflow and process ranks."""

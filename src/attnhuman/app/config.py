@@ -1,0 +1,117 @@
+"""From the composed Hydra config to the package's objects: the registry entry, score options, the job's identity.
+
+Importing this module registers the ``analysis/schema`` node: the typed score options
+(:class:`attnhuman.analysis.options.ScoreOptions`) with their defaults, plus ``groups`` and ``fmri``.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.errors import CompactHydraException
+from omegaconf import DictConfig, OmegaConf
+
+from attnhuman.analysis.options import ScoreOptions
+from attnhuman.attention.registry import ModelSpec
+from attnhuman.errors import ConfigError
+
+UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra")   # they do not change a job's results
+FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
+
+
+@dataclass
+class AnalysisSchema(ScoreOptions):
+    """The ``analysis`` config group: score options, the groups to compare, and the fMRI score."""
+
+    groups: list[str] = field(default_factory=lambda: ["L1", "L2"])
+    fmri: Any = True
+
+
+ConfigStore.instance().store(group="analysis", name="schema", node=AnalysisSchema, provider="attnhuman")
+
+
+class CompactConfigError(CompactHydraException, ConfigError):
+    """A ConfigError that Hydra prints as one message, without a traceback."""
+
+
+def score_options(cfg: DictConfig) -> ScoreOptions:
+    """``analysis`` as checked :class:`ScoreOptions`."""
+    options = OmegaConf.to_object(cfg.analysis)
+    return ScoreOptions(**{f: getattr(options, f) for f in ScoreOptions.__dataclass_fields__}).check()
+
+
+def fmri_score(cfg: DictConfig) -> str | None:
+    """``analysis.fmri`` as a score: false -> None (off), true -> ``"r2"``, ``legacy_pearson`` -> R2 plus the legacy score."""
+    value = cfg.analysis.get("fmri", False)
+    if value is None or str(value).lower() == "false":
+        return None
+    if str(value).lower() not in FMRI_SCORES:
+        raise ConfigError(f"analysis.fmri={value!r}: choose true (R2, docs/method.md section 9), false or legacy_pearson")
+    return FMRI_SCORES[str(value).lower()]
+
+
+def _size(cfg: DictConfig) -> str:
+    size = str(cfg.size)
+    return str(cfg.model.default_size) if size == "auto" else size
+
+
+def resolve_model(cfg: DictConfig) -> ModelSpec:
+    """The registry entry of a job: ``size=auto`` is the model's default size, ``tuning=default`` the entry's."""
+    model, size = cfg.model, _size(cfg)
+    if size not in model.sizes:
+        raise CompactConfigError(f"{model.name} has no size '{size}'; choose one of {sorted(model.sizes)} "
+                                 "(or size=auto).")
+    entry = model.sizes[size]
+    tuning = entry.default_tuning if cfg.tuning == "default" else str(cfg.tuning)
+    if tuning not in entry.tunings:
+        raise CompactConfigError(f"{model.name} {size} has no tuning '{tuning}'; "
+                                 f"choose one of {sorted(entry.tunings)} (or tuning=default).")
+    plain = OmegaConf.to_container(entry, resolve=True)
+    return ModelSpec(model=model.name, size=size, tuning=tuning, family=model.family, stage=model.stage,
+                     parameters=int(entry.parameters), layers=int(entry.layers), heads=int(entry.heads),
+                     hidden=int(entry.hidden), checkpoint=entry.tunings[tuning].checkpoint,
+                     architecture=plain.get("architecture"), tokenizer=plain.get("tokenizer"))
+
+
+def run_name(cfg: DictConfig) -> str:
+    """``model-size-tuning-prefix``: the MLflow run name of a job."""
+    return f"{resolve_model(cfg).label}-{cfg.prefix.name}"
+
+
+def job_config(cfg: DictConfig) -> dict:
+    """The resolved job config without the keys that do not change results: the model's description and its
+    chosen registry entry (``model_size``) instead of every size, ``size`` and ``tuning`` resolved."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    job = {k: v for k, v in container.items() if k not in UNHASHED_KEYS}
+    spec = resolve_model(cfg)
+    model = job.pop("model")
+    job["model"] = {k: v for k, v in model.items() if k not in ("sizes", "default_size")}
+    job["model_size"] = model["sizes"][spec.size]
+    job["size"], job["tuning"] = spec.size, spec.tuning
+    return _without_targets(job)
+
+
+def _without_targets(tree):
+    """The tree without Hydra's ``_target_`` keys (they name factories, not settings)."""
+    if isinstance(tree, dict):
+        return {k: _without_targets(v) for k, v in tree.items() if k != "_target_"}
+    return tree
+
+
+def config_hash(cfg: DictConfig) -> str:
+    return hashlib.sha256(json.dumps(job_config(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return flat

@@ -1,0 +1,125 @@
+"""Hydra ``_target_`` factories: a ``data`` or ``source`` config node becomes the package's object.
+
+``conf/data/*.yaml`` and ``conf/source/*.yaml`` name one of these functions; the job calls
+``hydra.utils.instantiate(node, ...)`` and gets a human-data source (``corpus()``, ``cohorts()``) or an
+attention source (``load(corpus)``). A new data or attention source is a new YAML file and a factory here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+
+from attnhuman.attention.registry import ModelSpec
+from attnhuman.attention.sources import DeepSpeedSource, ModelSource, ReleasedSource
+from attnhuman.attention.store import load_attention, reference_rows
+from attnhuman.corpus import DEMO_CORPUS, Corpus, demo_corpus
+from attnhuman.errors import ConfigError, DataError
+from attnhuman.humans.reading_brain import ReadingBrain, load_corpus
+from attnhuman.humans.release import TEXT_FILE, Release
+from attnhuman.humans.simulate import DEFAULT_GROUPS, GroupParams, Simulation
+
+log = logging.getLogger(__name__)
+CORPORA = ("auto", "reading_brain", "demo")
+
+
+def build(node, **runtime):
+    """The node's factory called with its settings (plain containers) and the ``runtime`` objects."""
+    try:
+        factory = instantiate(node, _partial_=True, _convert_="all")
+    except InstantiationException as e:
+        if isinstance(e.__cause__, (DataError, ConfigError)):
+            raise e.__cause__ from None
+        raise
+    return factory(**runtime)
+
+
+def reading_brain(*, root, cache_dir, download: bool, subjects: str, exclude_subjects, **_) -> ReadingBrain:
+    """``data=reading_brain``: the release under ``root`` (else $READING_BRAIN_DIR, else ``cache_dir``)."""
+    return ReadingBrain(Release(root, download=download, cache_dir=cache_dir), subjects=subjects,
+                        exclude={g: list(v or []) for g, v in (exclude_subjects or {}).items()})
+
+
+def simulation(*, corpus: str, root, cache_dir, download: bool, synthetic: dict, **_) -> Simulation:
+    """``data=synthetic``: simulated readers of the corpus ``corpus`` names (see :func:`synthetic_corpus`)."""
+    text, origin = synthetic_corpus(corpus, root, cache_dir, download)
+    sim = dict(synthetic or {})
+    groups = {g: GroupParams.from_mapping(g, {**dataclasses.asdict(DEFAULT_GROUPS.get(g, GroupParams())), **(p or {})})
+              for g, p in (sim.get("groups") or {}).items()}
+    difficulty = dict(sim.get("difficulty") or {})
+    unknown = sorted(set(difficulty) - {"length", "lexical", "seed"})
+    if unknown:
+        raise DataError(f"data.synthetic.difficulty: unknown key(s) {unknown}; known: length, lexical, seed.")
+    reference_cfg = dict(sim.get("reference") or {})
+    weight = float(sim.get("reference_weight", 0.0) or 0.0)
+    reference = None
+    if reference_cfg.get("path"):
+        reference = load_reference(reference_cfg["path"], int(reference_cfg.get("layer", 0)), text)
+    elif weight > 0:
+        raise DataError(f"data.synthetic.reference_weight={weight} needs data.synthetic.reference.path "
+                        "(an attention .npz of this corpus, e.g. a run's attention/attention.npz).")
+    log.info("Simulated readers on the %s (%d sentences)", origin, len(text))
+    return Simulation(text, groups, seed=int(sim.get("seed", 0)), binarize=bool(sim.get("binarize", True)),
+                      difficulty=difficulty, reference=reference, reference_weight=weight,
+                      max_fixations_per_word=int(sim.get("max_fixations_per_word", 20)))
+
+
+def synthetic_corpus(mode: str, root, cache_dir, download: bool) -> tuple[Corpus, str]:
+    """``(corpus, where it came from)`` per ``data.corpus``: ``auto`` = the Reading Brain sentences when the
+    text file is already in the release folder (never downloads), else the shipped demo corpus;
+    ``reading_brain`` (may download if ``download``); ``demo``."""
+    if mode not in CORPORA:
+        raise DataError(f"data.corpus={mode!r}: choose auto, reading_brain or demo.")
+    if mode != "demo":
+        release = Release(root, download=bool(download), cache_dir=cache_dir)
+        if mode == "reading_brain" or release.has(TEXT_FILE):
+            return load_corpus(release), f"Reading Brain sentences ({release.path(TEXT_FILE)})"
+        log.info("Reading Brain text not found in %s: using the shipped demo corpus (set data.root to use "
+                 "the Reading Brain sentences).", release.root)
+    return demo_corpus(), f"shipped demo corpus (attnhuman/resources/{DEMO_CORPUS})"
+
+
+def load_reference(path, layer: int, corpus: Corpus):
+    """``(n_cells,)`` planted reference rows from an attention file (packed .npz or native folder)."""
+    where = f"data.synthetic.reference.path={path}"
+    try:
+        store = load_attention(Path(path), corpus)
+    except DataError as e:
+        raise DataError(f"{where}: {e} The reference attention must be computed on the simulated corpus "
+                        "(see data.corpus / data.root).") from e
+    if not -store.n_layers <= layer < store.n_layers:
+        raise DataError(f"data.synthetic.reference.layer={layer}: {where} has {store.n_layers} layers "
+                        f"(0..{store.n_layers - 1}).")
+    return reference_rows(store, layer, corpus, where)
+
+
+def released_source(*, path, root, spec: ModelSpec, prefix: dict, **_) -> ReleasedSource:
+    """``source=released``: ``path``, else ``<root>/<model>-<size>/<prefix.released_file>``."""
+    if path:
+        return ReleasedSource(Path(path))
+    if not root:
+        raise DataError("source=released needs source.path (a packed .npz or a native folder) or "
+                        "source.root (a folder with <model>-<size>/packed_*.npz, e.g. "
+                        "../shared/data/released_attention).")
+    if not prefix["released_file"]:
+        raise DataError(f"no released attention exists for prefix={prefix['name']}; give source.path.")
+    return ReleasedSource(Path(root) / f"{spec.model}-{spec.size}" / prefix["released_file"])
+
+
+def model_source(*, spec: ModelSpec, prefix: dict, paths: dict, dtype: str, batch_size: int, device_map,
+                 trust_remote_code: bool, seed: int, progress: bool, cache: bool, cache_dir, **_) -> ModelSource:
+    """``source=hf``: the registry model run with transformers (eager attention)."""
+    return ModelSource(spec, prefix=prefix["text"], dtype=dtype, batch_size=int(batch_size), device_map=device_map,
+                       trust_remote_code=bool(trust_remote_code), seed=int(seed), progress=bool(progress),
+                       cache=bool(cache), cache_dir=Path(cache_dir).expanduser(),
+                       checkpoint_cache_dir=Path(paths["cache"]).expanduser())
+
+
+def deepspeed_source(*, tp_size=None, **node) -> DeepSpeedSource:
+    """``source=deepspeed``: :func:`model_source`, tensor-parallel over ``tp_size`` processes (None: all launched)."""
+    base = model_source(**node)
+    return DeepSpeedSource(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
+                           tp_size=None if tp_size is None else int(tp_size))

@@ -1,0 +1,188 @@
+"""One job: human data and the run's attention, every analysis, everything logged to MLflow (rank 0 only)."""
+from __future__ import annotations
+
+import logging
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from attnhuman.analysis.fmri import fmri_summary, fmri_table
+from attnhuman.analysis.options import metric_key
+from attnhuman.analysis.resemblance import GroupResemblance, score_group
+from attnhuman.analysis.trivial import model_reliance
+from attnhuman.app.config import config_hash, flatten, fmri_score, job_config, resolve_model, run_name, score_options
+from attnhuman.app.factories import build
+from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, tracking_uri
+from attnhuman.attention import sharding
+from attnhuman.attention.registry import ModelSpec
+from attnhuman.reporting.figures import layerwise_resemblance
+
+log = logging.getLogger(__name__)
+
+
+def human_data(cfg: DictConfig):
+    """The ``data`` node as a human-data source: ``corpus()``, ``cohorts(corpus, groups)``, fMRI if it has any."""
+    return build(cfg.data)
+
+
+def attention_source(cfg: DictConfig, spec: ModelSpec):
+    """The ``source`` node as an attention source: ``load(corpus) -> SourceOutput``."""
+    return build(cfg.source, spec=spec, prefix=OmegaConf.to_container(cfg.prefix, resolve=True),
+                 paths=OmegaConf.to_container(cfg.paths, resolve=True))
+
+
+def load_humans(cfg: DictConfig):
+    """``(corpus, cohorts, report, fmri cohorts)`` of ``cfg.data`` for ``cfg.analysis.groups``."""
+    data = human_data(cfg)
+    corpus = data.corpus()
+    cohorts, report = data.cohorts(corpus, list(cfg.analysis.groups))
+    fmri = {}
+    if fmri_score(cfg) is not None:
+        if data.has_fmri:
+            fmri = data.fmri_cohorts(corpus, list(cfg.analysis.groups), report)
+        else:
+            log.info("analysis.fmri: skipped, data=%s has no fMRI recordings (only data=reading_brain).", cfg.data.name)
+    return corpus, cohorts, report, fmri
+
+
+def _output_dir() -> Path:
+    if HydraConfig.initialized():
+        return Path(HydraConfig.get().runtime.output_dir)
+    return Path(tempfile.mkdtemp(prefix="attnhuman-"))
+
+
+def _sweep_tag() -> dict:
+    """``{"sweep": <sweep folder>}`` for a job of a Hydra multirun (its comparison selects by it)."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return {"sweep": sweep_id(HydraConfig.get().sweep.dir)}
+    return {}
+
+
+def run(cfg: DictConfig) -> dict | None:
+    """Run one job; returns its summary metrics, or None when a FINISHED run already has this config."""
+    spec = resolve_model(cfg)
+    name = run_name(cfg)
+    fmri_score(cfg)
+    score_options(cfg)                          # config errors before any data is read or run created
+    if not sharding.is_main():
+        return _assist(cfg, spec)
+    client = MlflowClient(tracking_uri(cfg))
+    experiment_id = prepare_store(cfg)
+    digest = config_hash(cfg)
+    previous = finished_run(client, experiment_id, digest)
+    if _agree_to_skip(cfg, previous is not None and not cfg.rerun):
+        log.info("Skipping %s: FINISHED run %s has the same resolved config (rerun=true runs it again).",
+                 name, previous.info.run_id)
+        return None
+    tags = {"config_hash": digest, "model": spec.model, "size": spec.size, "tuning": spec.tuning,
+            "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family, "stage": spec.stage,
+            **_sweep_tag()}
+    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+    log.info("MLflow run %s (%s) in %s", name, run_id, tracking_uri(cfg))
+    try:
+        summary = _analyze(cfg, spec, RunLog(client, run_id, _output_dir()))
+    except BaseException:
+        client.set_terminated(run_id, "FAILED")
+        raise
+    client.set_terminated(run_id, "FINISHED")
+    return summary
+
+
+def _agree_to_skip(cfg: DictConfig, skip: bool | None) -> bool:
+    """Rank 0's decision to skip the job, shared with the other ranks of a source=deepspeed job."""
+    if cfg.source.name != "deepspeed":
+        return bool(skip)
+    sharding.init(cfg.source.tp_size)
+    return sharding.broadcast(skip)
+
+
+def _assist(cfg: DictConfig, spec: ModelSpec) -> None:
+    """A source=deepspeed rank other than 0: extract this rank's heads for rank 0; never log."""
+    if _agree_to_skip(cfg, None):
+        return None
+    attention_source(cfg, spec).load(human_data(cfg).corpus())
+    return None
+
+
+def _analyze(cfg: DictConfig, spec: ModelSpec, sink: RunLog) -> dict:
+    sink.params(flatten(job_config(cfg)))
+    if (sink.out / ".hydra").is_dir():
+        sink.folder(sink.out / ".hydra", ".hydra")
+
+    corpus, cohorts, report, fmri_cohorts = load_humans(cfg)
+    log.info("%s", report.format())
+    sink.table("reports/exclusions.csv", report.to_frame(), index=False)
+
+    output = attention_source(cfg, spec).load(corpus)
+    store = output.store
+    spec.check(store, output.tags.get("attention_input", cfg.source.name))
+    sink.tags(output.tags)
+    sink.metrics(output.metrics)
+    reliance = model_reliance(store)             # trivial-pattern reliance, docs/method.md section 7
+    sink.curve("trivial_r2", reliance.layer_r2)
+    if reliance.constant:
+        log.warning("%s", reliance.describe_constant())
+    options = score_options(cfg)
+    results = {g: score_group(store, cohort, corpus, options) for g, cohort in cohorts.items()}
+
+    summary = {}
+    for group, res in results.items():
+        sfx = res.suffix
+        sink.curve(metric_key("r2", sfx, group), res.layer_r2)
+        summary.update({metric_key("resemblance", sfx, group): res.resemblance,
+                        metric_key("best_layer", sfx, group): res.best_layer,
+                        metric_key("ceiling", sfx, group): res.ceiling, f"n_subjects_{group}": len(res.subjects),
+                        f"n_sentences_{group}": cohorts[group].n_sentences})
+        table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"),
+                             columns=pd.Index(range(store.n_layers), name="layer"))
+        sink.table(f"tables/{metric_key('r2', sfx, group)}.csv", table)
+        if res.permutation is not None:                 # analysis.permutation.n > 0
+            perm = res.permutation
+            sink.curve(metric_key("perm_p", sfx, group), perm.p)
+            sink.curve(metric_key("perm_q", sfx, group), perm.q)
+            summary.update({metric_key("n_fdr_layers", sfx, group): int(perm.significant.sum()),
+                            f"perm_immobile_sentences_{group}": perm.n_immobile})
+            sink.table(f"tables/{metric_key('permutation', sfx, group)}.csv", perm.to_frame(), index=False)
+            log.info("[%s] permutation test: %d permutations in %.1f s, %d of %d sentences cannot move, "
+                     "%d of %d layers significant at FDR %.2f", group, len(perm.null), perm.seconds,
+                     perm.n_immobile, perm.n_sentences, perm.significant.sum(), len(perm.p), perm.alpha)
+    if fmri_cohorts:                                    # analysis.fmri: paper-default R2 per region and group
+        summary.update(_log_fmri(sink, store, fmri_cohorts, fmri_score(cfg), corpus))
+    sink.metrics(summary)
+
+    sink.figure("figures/layerwise_resemblance.png",
+                layerwise_resemblance(results, f"{run_name(cfg)}: layerwise human resemblance"))
+    sink.file(store.save(sink.out / "attention" / "attention.npz"), "attention")
+    log.info("%s", format_results(run_name(cfg), results))
+    return {**output.metrics, **summary}
+
+
+def _log_fmri(sink: RunLog, store, cohorts, score: str, corpus) -> dict[str, float]:
+    """The fMRI curves ``fmri_r2_<region>_<group>`` and ``tables/fmri_resemblance.csv``; returns the summary."""
+    results, summary = fmri_summary(store, cohorts, score, corpus)
+    for (region, group), res in results.items():
+        sink.curve(f"fmri_r2_{region}_{group}", res.layer_r2)
+        log.info("[%s] fMRI %s: resemblance %.2f%% (best layer %d, R2 %.5f, ceiling %.5f, %d subjects)",
+                 group, region, res.resemblance, res.best_layer, res.r2_model, res.ceiling, len(res.subjects))
+    sink.table("tables/fmri_resemblance.csv", fmri_table(results), index=False)
+    return summary
+
+
+def format_results(name: str, results: dict[str, GroupResemblance]) -> str:
+    """Per-layer R2 and resemblance, then each group's summary, as text."""
+    groups = list(results)
+    n_layers = len(next(iter(results.values())).layer_r2)
+    header = "layer " + " ".join(f"{'r2_' + g:>9} {'%' + g:>7}" for g in groups)
+    lines = [f"Human resemblance of {name}", header]
+    for layer in range(n_layers):
+        lines.append(f"{layer:5d} " + " ".join(
+            f"{results[g].layer_r2[layer]:9.5f} {results[g].layer_resemblance[layer]:7.2f}" for g in groups))
+    for g, res in results.items():
+        lines.append(f"{g}: resemblance {res.resemblance:.2f}% (best layer {res.best_layer}, R2 {res.r2_model:.5f}, "
+                     f"ceiling {res.ceiling:.5f}, {len(res.subjects)} subjects)")
+    return "\n".join(lines)

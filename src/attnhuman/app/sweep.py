@@ -1,0 +1,38 @@
+"""Checks a Hydra sweep before it starts (used by the ``checked`` sweeper plugin)."""
+from __future__ import annotations
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from omegaconf import DictConfig
+
+from attnhuman.app.config import CompactConfigError, fmri_score, resolve_model, score_options
+from attnhuman.errors import ConfigError
+
+
+def combinations(config: DictConfig, loader) -> list[str]:
+    """Every registered ``<model> <size>``, read from the ``model`` config group."""
+    out = []
+    for model in loader.get_group_options("model"):
+        entry = loader.load_sweep_config(config, [f"model={model}"]).model
+        out += [f"{model} {size}" for size in sorted(entry.sizes)]
+    return out
+
+
+def check_jobs(config: DictConfig, loader, arguments: list[str]) -> int:
+    """Compose every job of the sweep and check its model and analysis options; raise listing every invalid job."""
+    overrides = OverridesParser.create().parse_overrides(list(arguments))
+    jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    problems = []
+    for job in jobs:
+        try:
+            job_cfg = loader.load_sweep_config(config, list(job))
+            resolve_model(job_cfg)
+            score_options(job_cfg)
+            fmri_score(job_cfg)
+        except (HydraException, ConfigError) as e:
+            problems.append(f"  {' '.join(job)}: {str(e).strip().splitlines()[0]}")
+    if problems:
+        raise CompactConfigError("Invalid sweep, no job was started:\n" + "\n".join(problems)
+                                 + "\nValid model/size combinations: " + ", ".join(combinations(config, loader)))
+    return len(jobs)

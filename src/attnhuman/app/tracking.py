@@ -1,0 +1,117 @@
+"""MLflow: the store, finding a finished job, and :class:`RunLog`, the one sink a run writes through.
+
+The default store is ``sqlite:///<project>/mlruns/mlflow.db`` (``mlflow.tracking_uri``;
+``$MLFLOW_TRACKING_URI`` wins), where ``<project>`` is the folder holding the ``conf/`` of the
+command that runs (editable or not), else the working directory.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+from hydra.core.hydra_config import HydraConfig
+from mlflow.entities import Metric, Param
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+from attnhuman.reporting.figures import save
+
+log = logging.getLogger(__name__)
+MAX_PARAMS = 100                      # MLflow's limit of params per log_batch call
+MAX_METRICS = 1000                    # and of metrics
+
+
+def project_root() -> Path:
+    """The folder above the primary config's ``conf/`` (Hydra's config source), else the working directory."""
+    if HydraConfig.initialized():
+        for source in HydraConfig.get().runtime.config_sources:
+            if source.schema == "file" and source.provider == "main":
+                return Path(source.path).resolve().parent
+    return Path.cwd()
+
+
+def tracking_uri(cfg: DictConfig) -> str:
+    return (os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
+            or f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}")
+
+
+def _artifact_location(cfg: DictConfig, uri: str) -> str | None:
+    if cfg.mlflow.artifact_location:
+        return str(cfg.mlflow.artifact_location)
+    if uri.startswith("sqlite:///"):
+        return (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri()
+    return None
+
+
+def prepare_store(cfg: DictConfig) -> str:
+    """Create the store (and its schema) and the experiment if needed; returns the experiment id."""
+    uri = tracking_uri(cfg)
+    if uri.startswith("sqlite:///"):
+        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is not None:
+        return experiment.experiment_id
+    return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(cfg, uri))
+
+
+def sweep_id(sweep_dir: str) -> str:
+    """The sweep's output folder, resolved: tags a sweep's runs (``tags.sweep``) for its comparison."""
+    return str(Path(sweep_dir).resolve())
+
+
+def finished_run(client: MlflowClient, experiment_id: str, digest: str):
+    """The latest FINISHED run of this config hash, or None."""
+    runs = client.search_runs([experiment_id], f"tags.config_hash = '{digest}' and attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time DESC"], max_results=1)
+    return runs[0] if runs else None
+
+
+class RunLog:
+    """One MLflow run: params, scalar metrics, per-layer curves (step = layer), tables and files.
+
+    Files are written under ``out`` (the Hydra output folder) and logged from there.
+    """
+
+    def __init__(self, client: MlflowClient, run_id: str, out: Path):
+        self.client, self.run_id, self.out = client, run_id, Path(out)
+
+    def tags(self, tags: dict[str, str]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, value)
+
+    def params(self, params: dict[str, str]) -> None:
+        items = [Param(k, v) for k, v in sorted(params.items())]
+        for start in range(0, len(items), MAX_PARAMS):
+            self.client.log_batch(self.run_id, params=items[start:start + MAX_PARAMS])
+
+    def metrics(self, values: dict[str, float]) -> None:
+        now = int(time.time() * 1000)
+        self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
+
+    def curve(self, key: str, values) -> None:
+        """A per-layer metric: step = layer index."""
+        now = int(time.time() * 1000)
+        metrics = [Metric(key, float(v), now, step) for step, v in enumerate(values)]
+        for start in range(0, len(metrics), MAX_METRICS):
+            self.client.log_batch(self.run_id, metrics=metrics[start:start + MAX_METRICS])
+
+    def table(self, name: str, frame: pd.DataFrame, index: bool = True) -> None:
+        """``frame`` as the CSV artifact ``name`` (e.g. ``tables/r2_L1.csv``)."""
+        path = self.out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        frame.to_csv(path, index=index)
+        self.file(path, str(Path(name).parent))
+
+    def file(self, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), folder)
+
+    def folder(self, path: Path, folder: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(path), folder)
+
+    def figure(self, name: str, figure) -> None:
+        """A matplotlib figure as the PNG artifact ``name`` (e.g. ``figures/layerwise_resemblance.png``)."""
+        self.file(save(figure, self.out / name), str(Path(name).parent))

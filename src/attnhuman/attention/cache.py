@@ -1,0 +1,65 @@
+"""The extraction cache: extractions on disk, keyed by everything that changes what they hold."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from attnhuman.attention.extract import Extraction
+from attnhuman.attention.store import AttentionStore
+from attnhuman.corpus import Corpus
+
+log = logging.getLogger(__name__)
+EXTRACTION_VERSION = "1"   # bump when the extraction code changes what it computes
+
+
+def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus) -> str:
+    """Model identity, tokenizer, prefix, dtype, corpus and extraction code version."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    tok = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
+    parts = [identity, hashlib.sha256(tok.encode()).hexdigest(), prefix, dtype,
+             hashlib.sha256("\n".join(corpus.sentences).encode()).hexdigest(), EXTRACTION_VERSION]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+class ExtractionCache:
+    """Extractions on disk by key; an unreadable or mismatching file is reported and recomputed."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder).expanduser()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.npz"
+
+    def load(self, key: str, corpus: Corpus) -> Extraction | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) != key or not np.array_equal(z["n_words"], corpus.n_words):
+                    raise ValueError("key or corpus mismatch")
+                store = AttentionStore(z["attention"], z["n_words"], z["sentences_per_article"])
+                extraction = Extraction(store, z["nll"], z["n_tokens"], json.loads(str(z["alignment"])),
+                                        float(z["extract_s"]), cached=True)
+            if not np.isfinite(store.attention).all():
+                raise ValueError("non-finite attention")
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
+            log.warning("Cache file %s is unusable (%s); recomputing it.", path, e)
+            path.unlink(missing_ok=True)
+            return None
+        return extraction
+
+    def save(self, key: str, extraction: Extraction) -> Path:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        partial = self.path(key).with_suffix(".part.npz")
+        s = extraction.store
+        np.savez(partial, key=key, attention=s.attention, n_words=s.n_words,
+                 sentences_per_article=s.sentences_per_article, nll=extraction.nll, n_tokens=extraction.n_tokens,
+                 alignment=json.dumps(extraction.alignment), extract_s=extraction.extract_s)
+        partial.replace(self.path(key))
+        return self.path(key)

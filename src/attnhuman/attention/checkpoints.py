@@ -1,0 +1,159 @@
+"""Loading causal language models through transformers, with eager attention.
+
+A checkpoint location (registry key ``tunings.<t>.checkpoint``) is one of
+- a local Hugging Face folder (``config.json``, tokenizer files, weights);
+- ``package:<module>``: a GGUF file shipped inside an installed Python package;
+- ``random``: a small randomly initialised model built from the registry's ``architecture``
+  (seeded), with the tokenizer of ``tokenizer`` (another checkpoint location).
+
+``cache_dir`` holds what is worth keeping between runs: weight-file hashes (by path, size and mtime)
+and GGUF files that a package ships in parts.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+from attnhuman.errors import DataError
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+@dataclass
+class LoadedModel:
+    model: torch.nn.Module
+    tokenizer: object
+    identity: str
+
+
+def _package_gguf(module: str, cache_dir: Path | None) -> tuple[Path, str]:
+    """Folder and file name of the GGUF file shipped by an installed package (not imported if avoidable)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None:
+        raise DataError(f"the model package '{module}' is not installed; run `make install`.")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    files = sorted(folder.glob("*.gguf"))
+    if files:
+        return folder, files[0].name
+    package = importlib.import_module(module)
+    if hasattr(package, "assemble"):       # split across several packages, joined and verified once
+        if cache_dir is None:
+            raise DataError(f"package '{module}' ships its GGUF file in parts: give a cache folder to join them in.")
+        path = Path(package.assemble(Path(cache_dir) / "gguf" / package.MODEL_NAME))
+        return path.parent, path.name
+    raise DataError(f"package '{module}' holds no .gguf file in {folder}.")
+
+
+def _fingerprint(path: Path, cache_dir: Path | None) -> str:
+    """sha256 of a file, remembered under ``cache_dir`` by (path, size, mtime) so large files are hashed once."""
+    stat = path.stat()
+    if cache_dir is None:
+        return _sha256(path)
+    memo = Path(cache_dir) / "hashes" / hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    if memo.is_file():
+        return memo.read_text()
+    digest = _sha256(path)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(digest)
+    return digest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _folder(checkpoint: str, label: str) -> Path:
+    path = Path(checkpoint).expanduser()
+    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("pytorch_model*.bin"))
+    if not (path / "config.json").is_file() or not weights:
+        found = sorted(p.name for p in path.iterdir())[:10] if path.is_dir() else "no such folder"
+        raise DataError(f"checkpoint of {label}: expected a Hugging Face folder at {path} with config.json, "
+                        f"tokenizer files and weights (*.safetensors or pytorch_model*.bin); found: {found}. "
+                        "Set the registry's environment variable (see conf/model) or paths.checkpoints.")
+    return path
+
+
+def _tokenizer(folder: Path, gguf: str | None = None, trust_remote_code: bool = False):
+    if gguf:
+        return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
+    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+
+
+def load_tokenizer(checkpoint: str, trust_remote_code: bool = False, cache_dir: Path | None = None):
+    if checkpoint.startswith("package:"):
+        return _tokenizer(*_package_gguf(checkpoint.split(":", 1)[1], cache_dir))
+    return _tokenizer(Path(checkpoint).expanduser(), trust_remote_code=trust_remote_code)
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint whose tokenizer and identity are known before its weights are read."""
+
+    location: str
+    label: str
+    tokenizer: object
+    identity: str        # what the weights are: file hash, folder fingerprint or random seed + architecture
+    trust_remote_code: bool = False
+    architecture: dict | None = None
+    seed: int = 0
+    cache_dir: Path | None = None
+
+    def load(self, dtype: str = "float32", device_map: str | None = None) -> torch.nn.Module:
+        """The model in eval mode with ``attn_implementation="eager"`` (others return no attention)."""
+        if dtype not in DTYPES:
+            raise DataError(f"source.dtype={dtype!r}: choose one of {sorted(DTYPES)}")
+        kwargs = dict(attn_implementation="eager", dtype=DTYPES[dtype], trust_remote_code=self.trust_remote_code)
+        if device_map:
+            kwargs["device_map"] = device_map
+        if self.location == "random":
+            tok = self.tokenizer
+            config = AutoConfig.for_model(**{**self.architecture, "vocab_size": len(tok),
+                                              "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id})
+            torch.manual_seed(self.seed)
+            model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=DTYPES[dtype])
+        elif self.location.startswith("package:"):
+            folder, gguf = _package_gguf(self.location.split(":", 1)[1], self.cache_dir)
+            model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, **kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(str(_folder(self.location, self.label)), **kwargs)
+        return model.eval()
+
+
+def open_checkpoint(location: str, label: str, *, trust_remote_code: bool = False,
+                    architecture: dict | None = None, tokenizer: str | None = None, seed: int = 0,
+                    cache_dir: Path | None = None) -> Checkpoint:
+    """Tokenizer and weights identity of a checkpoint location (module docstring); weights are not read."""
+    if location == "random":
+        if not architecture or not tokenizer:
+            raise DataError(f"{label}: checkpoint 'random' needs 'architecture' and 'tokenizer' in its registry entry.")
+        tok = load_tokenizer(tokenizer, cache_dir=cache_dir)
+        identity = f"random:{seed}:{json.dumps(architecture, sort_keys=True)}:{tokenizer}"
+    elif location.startswith("package:"):
+        folder, gguf = _package_gguf(location.split(":", 1)[1], cache_dir)
+        tok = _tokenizer(folder, gguf)
+        identity = f"gguf:{gguf}:{_fingerprint(folder / gguf, cache_dir)}"
+    else:
+        folder = _folder(location, label)
+        tok = _tokenizer(folder, trust_remote_code=trust_remote_code)
+        weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+        identity = "folder:" + hashlib.sha256(json.dumps(
+            [(p.name, p.stat().st_size) for p in weights] + [(folder / "config.json").read_text()]).encode()).hexdigest()
+    return Checkpoint(location, label, tok, identity, trust_remote_code, architecture, seed, cache_dir)
+
+
+def load_model(location: str, label: str, *, dtype: str = "float32", device_map: str | None = None,
+               **checkpoint) -> LoadedModel:
+    """Model, tokenizer and identity in one step (``checkpoint``: keyword arguments of open_checkpoint)."""
+    opened = open_checkpoint(location, label, **checkpoint)
+    return LoadedModel(opened.load(dtype, device_map), opened.tokenizer, opened.identity)

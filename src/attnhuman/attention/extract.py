@@ -1,0 +1,114 @@
+"""Word-level attention and next-token loss of a causal LM on a corpus, batched (docs/method.md section 2).
+
+Sentences are run one per sequence (as people read them, one at a time), batched with right
+padding so that no real token attends to padding and positions equal the unbatched ones. For a
+prefix, the model reads ``prefix + " " + sentence``; the sentence's token rows and columns are
+kept and each row is renormalized to sum 1. Without a prefix, BOS is dropped and rows are NOT
+renormalized. Tokens are merged into words (columns summed, rows averaged).
+"""
+from __future__ import annotations
+
+import resource
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from attnhuman.attention.align import AlignmentStats, merge_matrix, token_words
+from attnhuman.attention.store import AttentionStore
+from attnhuman.corpus import Corpus
+
+
+@dataclass
+class Extraction:
+    """A run's attention store and its per-sentence losses (``nll``: mean token NLL, nats)."""
+
+    store: AttentionStore
+    nll: np.ndarray            # (n_sentences,)
+    n_tokens: np.ndarray       # (n_sentences,) sentence tokens (prefix and BOS excluded)
+    alignment: dict = field(default_factory=dict)
+    extract_s: float = 0.0
+    cached: bool = False
+
+    @property
+    def ntp_loss(self) -> float:
+        """Mean over sentences of the mean token negative log-likelihood (nats)."""
+        return float(self.nll.mean())
+
+    @property
+    def ntp_loss_per_len(self) -> float:
+        """The same divided once more by each sentence's token count (paper Table 1 scale)."""
+        return float((self.nll / self.n_tokens).mean())
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
+    """Texts the model reads and where the sentence starts in each."""
+    if not prefix:
+        return list(corpus.sentences), 0
+    return [f"{prefix} {s}" for s in corpus.sentences], len(prefix) + 1
+
+
+def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int = 8,
+            progress: bool = True) -> Extraction:
+    """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss.
+
+    ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own.
+    """
+    texts, span_start = model_inputs(corpus, prefix)
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    n_layers = model.config.num_hidden_layers
+    attention = None     # (layers, heads, cells): heads as returned (a tensor-parallel rank's share)
+    nll = np.zeros(len(corpus))
+    n_tokens = np.zeros(len(corpus), dtype=np.int64)
+    stats = AlignmentStats()
+    device = next(model.parameters()).device
+    order = np.argsort([len(t) for t in texts], kind="stable")      # similar lengths share a batch
+    start = time.perf_counter()
+    with torch.inference_mode(), tqdm(total=len(texts), desc="sentences", disable=not progress) as bar:
+        for first in range(0, len(order), batch_size):
+            batch = order[first:first + batch_size]
+            enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
+            offsets = enc.pop("offset_mapping").numpy()
+            out = model(**{k: v.to(device) for k, v in enc.items()}, output_attentions=True)
+            layers = _check_attentions(out.attentions, n_layers)
+            if attention is None:
+                attention = np.zeros((n_layers, layers[0].shape[1], corpus.n_cells), dtype=np.float32)
+            for b, k in enumerate(batch):
+                real = int(enc["attention_mask"][b].sum())
+                words = token_words(texts[k], offsets[b, :real], span_start)
+                span = np.flatnonzero(words >= 0)
+                text_words = list(corpus.words[k])
+                merge = torch.from_numpy(merge_matrix(words[span], len(text_words)))
+                idx = torch.from_numpy(span).to(device)
+                tokens = torch.stack([a[b].index_select(-2, idx).index_select(-1, idx) for a in layers]).double().cpu()
+                if prefix:
+                    tokens = tokens / tokens.sum(dim=-1, keepdim=True)
+                word = (merge / merge.sum(1, keepdim=True)) @ tokens @ merge.T          # (L, H, n, n)
+                rows, cols = np.tril_indices(len(text_words))
+                attention[:, :, corpus.offsets[k]:corpus.offsets[k + 1]] = word[:, :, rows, cols].numpy()
+                predicted = span[span > 0]                       # tokens with a left context
+                ids = enc["input_ids"][b, predicted].to(device)
+                logits = out.logits[b, torch.from_numpy(predicted - 1).to(device)].float()   # only needed rows
+                token_nll = torch.logsumexp(logits, -1) - logits.gather(-1, ids[:, None])[:, 0]
+                nll[k] = float(token_nll.mean())
+                n_tokens[k] = len(span)
+                stats.add(words[span], text_words)
+            bar.update(len(batch))
+    store = AttentionStore(attention, corpus.n_words.copy(), corpus.sentences_per_article.copy())
+    return Extraction(store, nll, n_tokens, stats.as_metrics(), time.perf_counter() - start)
+
+
+def _check_attentions(attentions, n_layers: int) -> list[torch.Tensor]:
+    if attentions is None or len(attentions) != n_layers or any(a is None for a in attentions):
+        got = 0 if attentions is None else sum(a is not None for a in attentions)
+        raise RuntimeError(f"the model returned attention for {got} of {n_layers} layers. Load it with "
+                           "attn_implementation='eager' (SDPA and flash kernels return none).")
+    return list(attentions)

@@ -1,0 +1,34 @@
+"""Registry facts of one model: family, training stage, size, tuning, and where its checkpoint is."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from attnhuman.attention.store import AttentionStore
+from attnhuman.errors import DataError
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    model: str
+    size: str
+    tuning: str
+    family: str
+    stage: str
+    parameters: int
+    layers: int
+    heads: int
+    hidden: int
+    checkpoint: str | None
+    architecture: dict | None = None     # checkpoint "random": the tiny model to build
+    tokenizer: str | None = None         # checkpoint "random": whose tokenizer it uses
+
+    @property
+    def label(self) -> str:
+        return f"{self.model}-{self.size}-{self.tuning}"
+
+    def check(self, store: AttentionStore, source: str) -> None:
+        """Raise DataError when ``store`` has another layer or head count than the registry gives."""
+        if (store.n_layers, store.n_heads) != (self.layers, self.heads):
+            raise DataError(f"{source}: {store.n_layers} layers x {store.n_heads} heads, but the registry says "
+                            f"{self.model} {self.size} has {self.layers} x {self.heads}. Is this from another "
+                            "model? Pick the matching model=/size=.")

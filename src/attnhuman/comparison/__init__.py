@@ -1,0 +1,1 @@
+"""Across runs: pairing the runs the paper compares, and the comparison's tables."""

@@ -1,0 +1,137 @@
+"""The comparison's tables: the paper's cross-run analyses (docs/method.md sections 6-9) over paired runs."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from attnhuman.analysis import stats
+from attnhuman.analysis.divergence import head_mean, quarters, run_divergence, sentence_divergence
+from attnhuman.comparison import paper
+from attnhuman.comparison.runs import Pair, Run
+from attnhuman.errors import DataError
+
+DIVERGENCE_METRICS = ("js", "sym_kl")
+
+
+def divergence_table(pairs: list[Pair]) -> pd.DataFrame:
+    """Mean and SEM over sentences of each pair's divergence, per layer or quarter, for js and sym_kl."""
+    rows = []
+    for pair in pairs:
+        for metric in DIVERGENCE_METRICS:
+            results = [run_divergence(pair.a.store, pair.b.store, metric)]
+            if pair.kind == "reference" and results[0][0] == "layer":     # also a baseline for quarter plots
+                a, b = (quarters(head_mean(run.store)) for run in (pair.a, pair.b))
+                results.append(("quarter", sentence_divergence(a, b, pair.a.store.n_words, metric)))
+            for unit, values in results:
+                for index, per_sentence in enumerate(values):
+                    rows.append(dict(run_a=pair.a.label, run_b=pair.b.label, kind=pair.kind, metric=metric,
+                                     unit=unit, index=index, mean=per_sentence.mean(),
+                                     sem=per_sentence.std(ddof=1) / np.sqrt(per_sentence.size),
+                                     n_sentences=per_sentence.size))
+    return pd.DataFrame(rows, columns=["run_a", "run_b", "kind", "metric", "unit", "index", "mean", "sem",
+                                       "n_sentences"])
+
+
+def resemblance_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
+    """One row per run: loss, resemblance, ceiling, trivial reliance, fMRI; the paper's values beside."""
+    rows = []
+    for run in runs:
+        reported = paper.RESEMBLANCE.get((run.model, run.size, run.tuning)) if run.prefix == "none" else None
+        fmri_reported = paper.FMRI.get((run.model, run.size, run.tuning)) if run.prefix == "none" else None
+        row = dict(run=run.label, model=run.model, size=run.size, tuning=run.tuning, prefix=run.prefix,
+                   source=run.source, stage=run.stage, parameters=run.parameters, layers=run.layers,
+                   ntp_loss=run.metrics.get("ntp_loss"), ntp_loss_per_len=run.metrics.get("ntp_loss_per_len"),
+                   paper_ntp_loss_per_len=reported[0] if reported else None)
+        trivial = run.curve("trivial_r2")
+        row["trivial_r2_mean"] = float(np.nanmean(trivial)) if trivial is not None else None
+        for i, g in enumerate(groups):
+            row.update({f"resemblance_{g}": run.metrics.get(f"resemblance_{g}"),
+                        f"paper_resemblance_{g}": reported[1 + i] if reported and g in ("L1", "L2") else None,
+                        f"best_layer_{g}": run.metrics.get(f"best_layer_{g}"),
+                        f"ceiling_{g}": run.metrics.get(f"ceiling_{g}"),
+                        f"fmri_resemblance_{g}": run.metrics.get(f"fmri_resemblance_{paper.FMRI_REGION}_{g}"),
+                        f"paper_fmri_resemblance_{g}": fmri_reported[i] if fmri_reported and i < 2 else None})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _aligned_r2(pair: Pair, group: str) -> tuple[np.ndarray, np.ndarray]:
+    a, b = pair.a.r2(group), pair.b.r2(group)
+    if list(a.index) != list(b.index):
+        raise DataError(f"{pair.a.label} and {pair.b.label} were scored on different {group} subjects; "
+                        "compare runs made with the same data settings (data.*).")
+    return a.to_numpy().T, b.to_numpy().T
+
+
+def layer_test_table(pairs: list[Pair], groups: list[str], alpha: float) -> pd.DataFrame:
+    """Paired per-layer t-tests over subjects (Bonferroni) for pairs of equal depth (paper Tables 4, 6, 7)."""
+    frames = []
+    for pair in pairs:
+        if pair.kind == "scaling" or pair.a.layers != pair.b.layers:
+            continue
+        for g in groups:
+            tests = stats.paired_layer_tests(*_aligned_r2(pair, g), alpha=alpha)
+            frames.append(tests.assign(run_a=pair.a.label, run_b=pair.b.label, kind=pair.kind, group=g))
+    if not frames:
+        return pd.DataFrame(columns=["run_a", "run_b", "kind", "group", "layer"])
+    table = pd.concat(frames, ignore_index=True)
+    return table[["run_a", "run_b", "kind", "group"] + [c for c in table.columns
+                                                         if c not in ("run_a", "run_b", "kind", "group")]]
+
+
+def group_test_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
+    """L1 vs L2 per run: independent t-test of per-subject resemblance (% of the group's ceiling) at each
+    group's best layer; Bonferroni over runs."""
+    if not {"L1", "L2"} <= set(groups):
+        return pd.DataFrame()
+    rows = []
+    for run in runs:
+        values = {}
+        for g in ("L1", "L2"):
+            r2 = run.r2(g).to_numpy()
+            values[g] = 100 * r2[:, int(run.metrics[f"best_layer_{g}"])] / run.metrics[f"ceiling_{g}"]
+        rows.append(dict(run=run.label, **stats.independent_test(values["L1"], values["L2"])))
+    table = pd.DataFrame(rows)
+    table["p_bonf"] = np.minimum(table["p_val"] * len(table), 1.0)
+    table["significant"] = table["p_bonf"] < 0.05
+    return table
+
+
+def correlation_table(runs: list[Run], groups: list[str], target: float) -> pd.DataFrame:
+    """Loss vs resemblance (plain runs with a loss) and resemblance vs log10(parameters) (pretrained, plain)."""
+    plain = [r for r in runs if r.prefix == "none"]
+    rows = []
+    for y_name, metric in (("resemblance", "resemblance_{g}"),
+                           ("fmri_resemblance", f"fmri_resemblance_{paper.FMRI_REGION}_{{g}}")):
+        for g in groups:
+            key = metric.format(g=g)
+            with_loss = [r for r in plain if key in r.metrics and "ntp_loss_per_len" in r.metrics]
+            x = [r.metrics["ntp_loss_per_len"] for r in with_loss]
+            y = [r.metrics[key] for r in with_loss]
+            rows.append(dict(x="ntp_loss_per_len", y=y_name, group=g, runs=", ".join(r.label for r in with_loss),
+                             **stats.correlation(x, y),
+                             paper_r=paper.CORRELATIONS.get(("ntp_loss_per_len", y_name, g))))
+            pretrained = [r for r in plain if r.stage == "pretrained" and key in r.metrics]
+            fit = stats.scaling_fit([r.parameters for r in pretrained], [r.metrics[key] for r in pretrained],
+                                    target=target)
+            rows.append(dict(x="log10_parameters", y=y_name, group=g, runs=", ".join(r.label for r in pretrained),
+                             **fit, paper_r=paper.CORRELATIONS.get(("log10_parameters", y_name, g)),
+                             paper_predicted=paper.EXTRAPOLATION_100B.get(g) if y_name == "resemblance" else None))
+    return pd.DataFrame(rows)
+
+
+def trivial_difference_table(pairs: list[Pair]) -> pd.DataFrame:
+    """Relative change (%) of trivial-pattern reliance per layer quarter, scaling and tuning pairs (Figs 8, 9)."""
+    rows = []
+    for pair in pairs:
+        if pair.kind not in ("scaling", "tuning"):
+            continue
+        a, b = pair.a.curve("trivial_r2"), pair.b.curve("trivial_r2")
+        if a is None or b is None:
+            continue
+        for q, (qa, qb) in enumerate(zip(np.array_split(a, 4), np.array_split(b, 4))):
+            rows.append(dict(run_a=pair.a.label, run_b=pair.b.label, kind=pair.kind, quarter=q,
+                             trivial_a=np.nanmean(qa), trivial_b=np.nanmean(qb),
+                             relative_change_pct=100 * (np.nanmean(qb) - np.nanmean(qa)) / np.nanmean(qa)))
+    return pd.DataFrame(rows, columns=["run_a", "run_b", "kind", "quarter", "trivial_a", "trivial_b",
+                                       "relative_change_pct"])

@@ -1,0 +1,67 @@
+"""Cohorts: one group's subjects on the corpus' cell index, and the report of everything left out."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+def subject_id(group: str, index: int) -> str:
+    """``L1_S01`` for subject index 0 of group L1."""
+    return f"{group}_S{index + 1:02d}"
+
+
+@dataclass(frozen=True)
+class Exclusion:
+    group: str
+    level: str    # subject | sentence | region
+    item: str
+    action: str   # excluded (left out of the analysis) | ignored (other data of the subject used)
+    reason: str
+
+
+@dataclass
+class ExclusionReport:
+    """Everything the data layer left out, with the reason."""
+
+    entries: list[Exclusion] = field(default_factory=list)
+
+    def add(self, group: str, level: str, item: str, reason: str, action: str = "excluded") -> None:
+        self.entries.append(Exclusion(group, level, item, action, reason))
+
+    def select(self, group: str | None = None, level: str | None = None) -> list[Exclusion]:
+        return [e for e in self.entries
+                if (group is None or e.group == group) and (level is None or e.level == level)]
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([e.__dict__ for e in self.entries],
+                            columns=["group", "level", "item", "action", "reason"])
+
+    def format(self) -> str:
+        if not self.entries:
+            return "Exclusion report: nothing excluded."
+        lines = ["Exclusion report:"]
+        lines += [f"  [{e.group}] {e.level} {e.item}: {e.action}: {e.reason}" for e in self.entries]
+        return "\n".join(lines)
+
+
+@dataclass
+class Cohort:
+    """One group's subjects on the kept cells.
+
+    ``targets``: ``(n_kept_cells, n_subjects)`` per-subject saccade values;
+    ``mean``: ``(n_kept_cells,)`` the released group mean (the ceiling's predictor).
+    """
+
+    group: str
+    subjects: list[str]
+    keep: np.ndarray        # (n_sentences,) bool
+    cell_mask: np.ndarray   # (n_cells,) bool
+    targets: np.ndarray
+    mean: np.ndarray
+    subject_data: str       # proxy | counts
+
+    @property
+    def n_sentences(self) -> int:
+        return int(self.keep.sum())

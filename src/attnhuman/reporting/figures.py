@@ -1,0 +1,243 @@
+"""Figures (matplotlib, no display needed)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pandas as pd
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from attnhuman.analysis.resemblance import GroupResemblance  # noqa: E402
+from attnhuman.comparison.paper import FMRI_REGION  # noqa: E402
+
+GROUP_COLORS = {"L1": "tab:blue", "L2": "tab:orange"}
+
+
+def layerwise_resemblance(results: dict[str, GroupResemblance], title: str) -> plt.Figure:
+    """Paper Figure 6 style: resemblance (% of ceiling) per layer, one line per group, +-1 SEM band."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
+    for group, res in results.items():
+        scale = 100.0 / res.ceiling
+        layers = range(len(res.layer_r2))
+        color = GROUP_COLORS.get(group)
+        ax.plot(layers, res.layer_r2 * scale, color=color,
+                label=f"{group}: best layer {res.best_layer}, {res.resemblance:.1f}%")
+        ax.fill_between(layers, (res.layer_r2 - res.layer_sem) * scale,
+                        (res.layer_r2 + res.layer_sem) * scale, color=color, alpha=0.2, linewidth=0)
+        ax.plot(res.best_layer, res.resemblance, "o", color=color)
+    ax.set(xlabel="layer", ylabel="human resemblance (% of ceiling)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=9)
+    return fig
+
+
+@dataclass(frozen=True)
+class FigureNote:
+    """A comparison figure: file (None when it could not be drawn), paper figure number, caption."""
+
+    paper: str
+    file: str | None
+    caption: str
+
+
+def save(fig: plt.Figure, path: Path) -> Path:
+    """Write ``fig`` as a PNG at ``path`` and close it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _save(fig: plt.Figure, folder: Path, name: str) -> str:
+    save(fig, folder / name)
+    return f"figures/{name}"
+
+
+def _divergence_panel(table: pd.DataFrame, kinds: tuple[str, ...], metric: str, title: str) -> plt.Figure | None:
+    """One panel per run a (the model compared), its pairs as lines (noise control dashed), the reference dotted."""
+    rows = table[(table.metric == metric) & table.kind.isin(kinds)]
+    if rows.empty:
+        return None
+    panels = list(dict.fromkeys(rows.run_a))
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8, 2.6 * len(panels) + 0.8), constrained_layout=True,
+                             squeeze=False)
+    for ax, run_a in zip(axes[:, 0], panels):
+        part_a = rows[rows.run_a == run_a]
+        for (b, kind), part in part_a.groupby(["run_b", "kind"], sort=False):
+            ax.errorbar(part["index"], part["mean"], yerr=part["sem"], fmt="--" if kind == "noise" else "-",
+                        marker=".", capsize=2, label=f"{kind}: vs {b}")
+        units = part_a.unit.unique()
+        reference = table[(table.metric == metric) & (table.kind == "reference") & table.unit.isin(units)]
+        for (a, b), part in reference.groupby(["run_a", "run_b"]):
+            ax.plot(part["index"], part["mean"], ":", color="black", label=f"reference: {a} vs {b}")
+        ax.set(xlabel=" / ".join(units), ylabel=f"{metric} (mean +-SEM)", title=f"{title}: {run_a}")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig
+
+
+def _scatter(points: list[tuple[str, float, float, str]], xlabel: str, ylabel: str, title: str,
+             logx: bool = False, fit: dict | None = None) -> plt.Figure | None:
+    """``points``: (label, x, y, group)."""
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    for label, x, y, group in points:
+        ax.plot(x, y, "o", color=GROUP_COLORS.get(group, "gray"))
+        ax.annotate(f"{label} {group}", (x, y), fontsize=6, xytext=(3, 3), textcoords="offset points")
+    for group, line in (fit or {}).items():
+        xs = np.array([min(p[1] for p in points), max(p[1] for p in points)])
+        ax.plot(xs, line["intercept"] + line["slope"] * (np.log10(xs) if logx else xs), "-",
+                color=GROUP_COLORS.get(group), label=f"{group}: r = {line['r']:.3f}")
+    if logx:
+        ax.set_xscale("log")
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    if fit:
+        ax.legend(fontsize=8)
+    return fig
+
+
+def _curves(curves: list[tuple[str, np.ndarray]], groups: list[str], ylabel: str, title: str) -> plt.Figure | None:
+    """``curves``: (label, (groups, layers) array or (layers,) array shared by all groups)."""
+    if not curves:
+        return None
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 3.8), constrained_layout=True,
+                             squeeze=False)
+    for g, ax in enumerate(axes[0]):
+        for label, values in curves:
+            line = values[g] if values.ndim == 2 else values
+            ax.plot(np.arange(len(line)), line, label=label)
+        ax.set(xlabel="layer", ylabel=ylabel, title=f"{title}: {groups[g]}" if len(groups) > 1 else title)
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7)
+    return fig
+
+
+def _quarter_bars(table: pd.DataFrame, kind: str, title: str) -> plt.Figure | None:
+    rows = table[table.kind == kind]
+    if rows.empty:
+        return None
+    pairs = list(rows.groupby(["run_a", "run_b"], sort=False))
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    width = 0.8 / len(pairs)
+    for i, ((a, b), part) in enumerate(pairs):
+        ax.bar(part["quarter"] + i * width, part["relative_change_pct"], width, label=f"{b} vs {a}")
+    ax.axhline(0, color="black", linewidth=0.8)
+    ax.set(xlabel="layer quarter", ylabel="trivial-pattern reliance change (%)", title=title,
+           xticks=np.arange(4) + 0.4 - width / 2, xticklabels=["Q1", "Q2", "Q3", "Q4"])
+    ax.legend(fontsize=7)
+    return fig
+
+
+def comparison_figures(runs, pairs, tables: dict[str, pd.DataFrame], groups: list[str], metric: str,
+                       folder: Path) -> list[FigureNote]:
+    """The paper's Figures 2-9, 11, 13, 15, 16 for the runs present; a note for each one not drawable."""
+    notes = []
+    divergence = tables["divergence"]
+    plain = [r for r in runs if r.prefix == "none"]
+    pretrained = [r for r in plain if r.stage == "pretrained"]
+    correlations = tables["correlations"]
+
+    def fit_of(x: str, y: str) -> dict:
+        rows = correlations[(correlations.x == x) & (correlations.y == y) & correlations.slope.notna()]
+        return {row.group: dict(slope=row.slope, intercept=row.intercept, r=row.r) for row in rows.itertuples()}
+
+    def add(paper_no: str, name: str, fig, caption: str, missing: str) -> None:
+        notes.append(FigureNote(paper_no, _save(fig, folder, name) if fig is not None else None,
+                                caption if fig is not None else missing))
+
+    add("2", "fig2_scaling_divergence.png",
+        _divergence_panel(divergence, ("scaling",), metric, f"Scaling: {metric} divergence"),
+        f"{metric} divergence between sizes of one model (layer quarters when depths differ).",
+        "needs two sizes of one model with the same tuning and prefix")
+    add("3", "fig3_tuning_divergence.png",
+        _divergence_panel(divergence, ("tuning",), metric, f"Instruction tuning: {metric} divergence"),
+        f"{metric} divergence between a pretrained model and its instruction-tuned versions, layer by layer.",
+        "needs a pretrained run and an instruction-tuned run of the same family and size")
+    add("4", "fig4_instruction_divergence.png",
+        _divergence_panel(divergence, ("instruction", "noise"), metric, f"Instruction sensitivity: {metric}"),
+        f"{metric} divergence between plain and instruction-prefixed input of one model (solid), "
+        "and the noise-prefix control (dashed).", "needs a plain run and a prefixed run of one model")
+    add("5", "fig5_loss_vs_resemblance.png",
+        _scatter([(r.label, r.metrics["ntp_loss_per_len"], r.metrics[f"resemblance_{g}"], g)
+                  for r in plain if "ntp_loss_per_len" in r.metrics for g in groups],
+                 "NTP loss per token / length", "human resemblance (%)", "Loss vs human resemblance"),
+        "Per-token NTP loss (paper scale) against the maximum layerwise resemblance, each plain run and group.",
+        "needs plain runs of models run by attnhuman (released attention has no loss)")
+    add("6", "fig6_layerwise_resemblance.png",
+        _curves([(r.label, np.stack([100 * r.r2(g).to_numpy().mean(axis=0) / r.metrics[f"ceiling_{g}"]
+                                     for g in groups])) for r in pretrained], groups,
+                "human resemblance (% of ceiling)", "Layerwise resemblance"),
+        "Layerwise resemblance (% of the ceiling) of the pretrained models on plain input.",
+        "needs a plain run of a pretrained model")
+    add("7", "fig7_scaling_resemblance.png",
+        _scatter([(r.label, r.parameters, r.metrics[f"resemblance_{g}"], g) for r in pretrained for g in groups],
+                 "parameters (log scale)", "human resemblance (%)", "Scaling and human resemblance", logx=True,
+                 fit=fit_of("log10_parameters", "resemblance")),
+        "Maximum layerwise resemblance against model size, with the least-squares line in log10(parameters).",
+        "needs plain runs of pretrained models")
+    trivial_diff = tables["trivial_differences"]
+    add("8", "fig8_trivial_scaling.png", _quarter_bars(trivial_diff, "scaling", "Trivial-pattern reliance: scaling"),
+        "Relative change of trivial-pattern reliance per layer quarter from the smaller to the larger model.",
+        "needs two sizes of one model")
+    add("9", "fig9_trivial_tuning.png", _quarter_bars(trivial_diff, "tuning", "Trivial-pattern reliance: tuning"),
+        "Relative change of trivial-pattern reliance per layer quarter from the pretrained to the tuned model.",
+        "needs a pretrained and an instruction-tuned run of one family and size")
+    trivial = [(r.label, c) for r in plain if (c := r.curve("trivial_r2")) is not None]
+    add("11", "fig11_trivial_layerwise.png", _curves(trivial, ["all"], "trivial-pattern R2 (mean over heads)",
+                                                     "Layerwise trivial-pattern reliance"),
+        "Mean R2 over heads of each layer's attention regressed on the start/previous/self patterns.",
+        "needs runs that logged trivial_r2")
+    fmri_key = f"fmri_resemblance_{FMRI_REGION}"
+    add("13", "fig13_loss_vs_fmri.png",
+        _scatter([(r.label, r.metrics["ntp_loss_per_len"], r.metrics[f"{fmri_key}_{g}"], g) for r in plain
+                  for g in groups if "ntp_loss_per_len" in r.metrics and f"{fmri_key}_{g}" in r.metrics],
+                 "NTP loss per token / length", f"fMRI resemblance, {FMRI_REGION} (%)", "Loss vs fMRI resemblance"),
+        f"Per-token NTP loss against the maximum layerwise fMRI resemblance ({FMRI_REGION} region).",
+        "needs plain runs with a loss and fMRI metrics")
+    fmri_curves = []
+    for r in pretrained:
+        curves = [r.curve(f"fmri_r2_{FMRI_REGION}_{g}") for g in groups]
+        if all(c is not None for c in curves):
+            fmri_curves.append((r.label, np.stack([100 * c / r.metrics[f"fmri_ceiling_{FMRI_REGION}_{g}"]
+                                                   for c, g in zip(curves, groups)])))
+    add("15", "fig15_fmri_layerwise.png", _curves(fmri_curves, groups, "fMRI resemblance (% of ceiling)",
+                                                  f"Layerwise fMRI resemblance ({FMRI_REGION})"),
+        f"Layerwise fMRI resemblance ({FMRI_REGION} region) of the pretrained models on plain input.",
+        "needs plain runs of pretrained models with fMRI metrics")
+    add("16", "fig16_fmri_scaling.png",
+        _scatter([(r.label, r.parameters, r.metrics[f"{fmri_key}_{g}"], g) for r in pretrained for g in groups
+                  if f"{fmri_key}_{g}" in r.metrics], "parameters (log scale)", "fMRI resemblance (%)",
+                 "Scaling and fMRI resemblance", logx=True, fit=fit_of("log10_parameters", "fmri_resemblance")),
+        "Maximum layerwise fMRI resemblance against model size, with the least-squares line.",
+        "needs plain runs of pretrained models with fMRI metrics")
+    bias = tables["head_count_bias"]
+    add("bias", "head_count_bias.png", head_count_bias(bias) if not bias.empty else None,
+        "Mean R2 against the number of heads used as predictors: random attention and random subsets of a real "
+        "layer's heads, in-sample (solid) and cross-validated by sentence (dashed).", "needs human cohorts")
+    return notes
+
+
+def head_count_bias(table: pd.DataFrame) -> plt.Figure:
+    """In-sample (solid) vs cross-validated (dashed) mean R2 against predictor heads, one panel per cohort source."""
+    sources = list(dict.fromkeys(table.cohorts))
+    fig, axes = plt.subplots(1, len(sources), figsize=(6 * len(sources), 4), constrained_layout=True, squeeze=False)
+    colors = {}
+    for ax, source in zip(axes[0], sources):
+        for (attention, group), part in table[table.cohorts == source].groupby(["attention", "group"], sort=False):
+            color = colors.setdefault((attention, group), f"C{len(colors)}")
+            for score, style in (("insample", "-"), ("cv", "--")):
+                line = part[part.score == score].sort_values("heads")
+                ax.plot(line.heads, line.r2, style, marker="o", color=color,
+                        label=f"{attention}, {group}, {score}")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xscale("log", base=2)
+        ax.set(xlabel="heads used as predictors", ylabel="mean R2 over subjects", title=f"{source} cohorts")
+        ax.grid(alpha=0.3)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    return fig

@@ -1,0 +1,44 @@
+"""The comparison run: its tables against independent scipy/numpy computations on the real data, and end to end."""
+import os
+import subprocess
+import sys
+
+import pandas as pd
+from mlflow.tracking import MlflowClient
+
+from helpers import LLAMA30, READING_BRAIN, ROOT
+
+TAGS = dict(model="llama", size="30b", tuning="base", family="llama", stage="pretrained", source="released")
+
+
+def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
+    """A real sweep (released LLaMA-30B plain and translate) creates the comparison run; src/compare.py too."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
+    common = [f"data.root={READING_BRAIN}", "data.download=false", f"hydra.run.dir={tmp_path}/out"]
+    sweep = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), "-m", "source=released", "model=llama",
+                            "size=30b", "prefix=none,translate", f"source.root={LLAMA30.parent}",
+                            f"hydra.sweep.dir={tmp_path}/multirun", *common],
+                           capture_output=True, text=True, env=env, cwd=ROOT)
+    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    cli = subprocess.run([sys.executable, str(ROOT / "src" / "compare.py"), "compare.filter=\"tags.source = 'released'\"",
+                          *common], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert cli.returncode == 0, cli.stderr[-3000:]
+
+    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    found = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'comparison'")
+    assert len(found) == 2 and {r.data.tags.get("sweep") is None for r in found} == {True, False}
+    for run in found:
+        folder = client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id))
+        for table in ("divergence", "resemblance", "trivial_humans", "layer_tests", "correlations"):
+            assert (tmp_path / run.info.run_id / "tables" / f"{table}.csv").is_file()
+        divergence = pd.read_csv(f"{folder}/tables/divergence.csv")
+        assert list(divergence.columns) == ["run_a", "run_b", "kind", "metric", "unit", "index", "mean", "sem",
+                                            "n_sentences"]
+        assert set(divergence.kind) == {"instruction"} and len(divergence) == 120
+        report = open(f"{folder}/report.md").read()
+        for number in ("2", "3", "4", "5", "6", "7", "8", "9", "11", "13", "15", "16"):
+            assert f"Paper Figure {number}" in report
+        assert "![Paper Figure 4](figures/fig4_instruction_divergence.png)" in report and "head-count bias" in report
+        assert (tmp_path / run.info.run_id / "figures" / "fig4_instruction_divergence.png").is_file()
+        assert "| llama-30b-base-none (released) |" in report and "63.16" in report
+

@@ -1,0 +1,110 @@
+"""End to end through the real command line: Hydra, the released LLaMA-30B attention, MLflow."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from helpers import DATA, LLAMA30, READING_BRAIN, lstsq_r2, main, reference_cohort, runs
+
+BASE = ["source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}", "data.download=false"]
+
+
+@pytest.fixture(scope="module")
+def llama_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("e2e")
+    proc = main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}")
+    return tmp, proc
+
+
+
+def test_logged_metrics_equal_an_independent_computation(llama_run):
+    tmp, proc = llama_run
+    client, found = runs(tmp)
+    assert len(found) == 1
+    run = found[0]
+    assert run.info.run_name == "llama-30b-base-none" and run.info.status == "FINISHED"
+    attention = np.load(LLAMA30 / "packed_plain.npz")["attention"]
+    for group, sfx, exclude, dropped in (("L1", "p1", {0}, {77}), ("L2", "p2", set(), {20, 77})):
+        kept = [k for k in range(148) if k not in dropped]
+        targets, mean = reference_cohort(group, sfx, exclude, kept)
+        cells = np.repeat(np.isin(np.arange(148), kept), [n * (n + 1) // 2 for n in np.load(
+            LLAMA30 / "packed_plain.npz")["n_words"]])
+        r2 = np.stack([lstsq_r2(attention[l][:, cells].T.astype(float), targets) for l in range(60)])
+        history = client.get_metric_history(run.info.run_id, f"r2_{group}")
+        assert [m.step for m in history] == list(range(60))
+        np.testing.assert_allclose([m.value for m in history], r2.mean(axis=1), rtol=0, atol=1e-6)
+        ceiling = lstsq_r2(mean[:, None], targets).mean()
+        metrics = run.data.metrics
+        assert metrics[f"ceiling_{group}"] == pytest.approx(ceiling, abs=1e-6)
+        assert metrics[f"resemblance_{group}"] == pytest.approx(100 * r2.mean(axis=1).max() / ceiling, abs=1e-4)
+        assert metrics[f"best_layer_{group}"] == np.argmax(r2.mean(axis=1))
+        assert metrics[f"n_subjects_{group}"] == targets.shape[1]
+        table = pd.read_csv(client.download_artifacts(run.info.run_id, f"tables/r2_{group}.csv", str(tmp)), index_col=0)
+        assert table.shape == (targets.shape[1], 60)
+        np.testing.assert_allclose(table.to_numpy(), r2.T, atol=1e-9)
+    assert f"L2: resemblance {run.data.metrics['resemblance_L2']:.2f}%" in proc.stdout + proc.stderr
+    assert run.data.params["model_size.layers"] == "60" and run.data.params["prefix.name"] == "none"
+
+
+
+def test_artifacts(llama_run):
+    tmp, _ = llama_run
+    client, (run,) = runs(tmp)
+    listed = {a.path for top in ("", "tables", "reports", "figures", "attention", ".hydra")
+              for a in client.list_artifacts(run.info.run_id, top or None)}
+    assert {"tables/r2_L1.csv", "tables/r2_L2.csv", "reports/exclusions.csv", "figures/layerwise_resemblance.png",
+            "attention/attention.npz", ".hydra/config.yaml", ".hydra/overrides.yaml"} <= listed
+    stored = np.load(client.download_artifacts(run.info.run_id, "attention/attention.npz", str(tmp)))
+    np.testing.assert_array_equal(stored["attention"], np.load(LLAMA30 / "packed_plain.npz")["attention"])
+    report = pd.read_csv(client.download_artifacts(run.info.run_id, "reports/exclusions.csv", str(tmp)))
+    assert set(report.loc[report.action == "excluded", "item"]) >= {"L1_S01", "L2_S42", "#77 (article 2, sentence 15)"}
+
+
+
+def test_finished_config_is_skipped_unless_rerun(llama_run):
+    tmp, _ = llama_run
+    again = main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}")
+    assert "Skipping llama-30b-base-none" in again.stdout + again.stderr
+    assert len(runs(tmp)[1]) == 1
+    main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}", "rerun=true")
+    assert [r.info.status for r in runs(tmp)[1]] == ["FINISHED", "FINISHED"]
+
+
+
+def test_sweep_marks_a_failed_job_and_goes_on(tmp_path):
+    proc = main(tmp_path, "-m", *BASE, "prefix=paraphrase,translate",
+                f"source.root={DATA / 'released_attention'}", check=False)
+    assert proc.returncode != 0
+    statuses = {r.info.run_name: r.info.status for r in runs(tmp_path)[1]}
+    assert statuses == {"llama-30b-base-paraphrase": "FAILED", "llama-30b-base-translate": "FINISHED"}
+    assert "no released attention exists for prefix=paraphrase" in proc.stderr
+
+
+
+def test_invalid_combination_fails_before_any_job(tmp_path):
+    proc = main(tmp_path, "-m", "model=alpaca", "size=7b,30b", "source=released", check=False)
+    assert proc.returncode != 0
+    assert "Invalid sweep, no job was started" in proc.stderr
+    assert "model=alpaca size=30b source=released: alpaca has no size '30b'; choose one of ['13b', '7b']" in proc.stderr
+    assert "Valid model/size combinations: alpaca 13b, alpaca 7b, gemma3 270m" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert runs(tmp_path)[1] == []
+
+
+
+def test_real_model_end_to_end_with_cache(tmp_path):
+    """SmolLM2-135M from its PyPI package: extraction, loss and resemblance logged; the second run reuses the cache."""
+    args = ["model=smollm2", "size=135m", f"data.root={READING_BRAIN}", "data.download=false",
+            f"source.cache_dir={tmp_path}/cache", "source.progress=false"]
+    main(tmp_path, *args)
+    main(tmp_path, *args, "rerun=true")
+    client, (first, second) = runs(tmp_path)
+    for key in ("ntp_loss", "ntp_loss_per_len", "extract_s", "tokens_per_s", "peak_rss_mb",
+                "align_tokens_per_word", "resemblance_L1", "resemblance_L2"):
+        assert np.isfinite(first.data.metrics[key]), key
+    assert 1 < first.data.metrics["ntp_loss"] < 10 and first.data.metrics["align_tokens_per_word"] > 1
+    assert (first.data.tags["cache_hit"], second.data.tags["cache_hit"]) == ("false", "true")
+    assert second.data.metrics["resemblance_L1"] == first.data.metrics["resemblance_L1"]
+    stored = np.load(client.download_artifacts(first.info.run_id, "attention/attention.npz", str(tmp_path)))
+    assert stored["attention"].dtype == np.float32 and stored["attention"].shape == (30, 9, 8953)
+
