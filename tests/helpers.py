@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
@@ -88,13 +89,17 @@ def reference_cohort(group, sfx, exclude, kept_sentences):
     return np.column_stack(columns), mean
 
 
+def compose_job(*overrides: str):
+    """The job config ``python src/main.py OVERRIDES`` composes."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        return compose("config", overrides=list(overrides))
+
+
 def synthetic_data(**overrides):
-    """``conf/data/synthetic.yaml`` with ``overrides`` (dotted keys, added if new), as the job builds it."""
-    data = OmegaConf.load(CONF_DIR / "data" / "synthetic.yaml")
-    for key, value in overrides.items():
-        OmegaConf.update(data, key, value, force_add=True)
-    root = OmegaConf.create({"paths": {"cache": str(ROOT / ".no-cache")}, "data": data})
-    return build(root.data)
+    """``data=synthetic`` with ``overrides`` of ``data.*`` keys (added if new), as the job builds it; no cache."""
+    cfg = compose_job("data=synthetic", f"paths.cache={ROOT / '.no-cache'}",
+                      *(f"++data.{key}={value}" for key, value in overrides.items()))
+    return build(cfg.data)
 
 
 def load_synthetic(groups=("L1", "L2"), **overrides):

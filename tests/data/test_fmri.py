@@ -1,8 +1,7 @@
-"""fMRI resemblance (METHOD.md section 9) on the real ROI files, against plain loops and numpy.linalg.lstsq."""
+"""fMRI resemblance (docs/method.md section 9) on the real ROI files, against plain loops and numpy.linalg.lstsq."""
 import numpy as np
 import pandas as pd
 import pytest
-from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 
 from attnhuman.analysis.fmri import fmri_resemblance, fmri_summary, legacy_pearson
@@ -15,7 +14,7 @@ from attnhuman.humans.cohort import ExclusionReport
 from attnhuman.humans.fmri import load_fmri_cohort, load_fmri_cohorts
 from attnhuman.humans.layout import REGIONS
 from attnhuman.humans.release import Release
-from helpers import CONF_DIR, READING_BRAIN, lstsq_r2, read_pickle, write_pickle
+from helpers import READING_BRAIN, compose_job, lstsq_r2, read_pickle, write_pickle
 
 N_SUBJECTS = {"L1": 52, "L2": 55}
 EMPTY_L1 = ("L1_S21", "L1_S48", "L1_S50", "L1_S51", "L1_S52")
@@ -198,8 +197,7 @@ def test_logged_fmri_metrics_and_table(fmri, llama30, corpus, tmp_path):
 
 
 def _compose(*overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=[f"data.root={READING_BRAIN}", "data.download=false", *overrides])
+    return compose_job(f"data.root={READING_BRAIN}", "data.download=false", *overrides)
 
 
 def test_config_switch_and_synthetic_data():

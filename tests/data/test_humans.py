@@ -1,4 +1,4 @@
-"""Reading Brain importer and proxy cohort (METHOD.md section 3) on the real data."""
+"""Reading Brain importer and proxy cohort (docs/method.md section 3) on the real data."""
 import numpy as np
 import pytest
 

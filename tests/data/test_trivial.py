@@ -1,4 +1,4 @@
-"""Trivial-pattern reliance (METHOD.md section 7) against an independent numpy lstsq loop."""
+"""Trivial-pattern reliance (docs/method.md section 7) against an independent numpy lstsq loop."""
 import numpy as np
 import pandas as pd
 import pytest

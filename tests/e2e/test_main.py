@@ -1,10 +1,15 @@
 """End to end through the real command line: Hydra, the released LLaMA-30B attention, MLflow."""
+import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
 
-from helpers import DATA, LLAMA30, READING_BRAIN, lstsq_r2, main, reference_cohort, runs
+from helpers import DATA, LLAMA30, READING_BRAIN, ROOT, lstsq_r2, main, reference_cohort, runs
 
 BASE = ["source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}", "data.download=false"]
 
@@ -108,3 +113,20 @@ def test_real_model_end_to_end_with_cache(tmp_path):
     stored = np.load(client.download_artifacts(first.info.run_id, "attention/attention.npz", str(tmp_path)))
     assert stored["attention"].dtype == np.float32 and stored["attention"].shape == (30, 9, 8953)
 
+
+
+def test_default_store_is_beside_the_commands_conf(tmp_path):
+    """The default store is <project>/mlruns, <project> being the folder holding the command's conf/, whatever
+    the working directory and wherever the package is installed."""
+    project = tmp_path / "project"
+    shutil.copytree(ROOT / "conf", project / "conf")
+    (project / "src").mkdir()
+    shutil.copy(ROOT / "src" / "main.py", project / "src" / "main.py")
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    proc = subprocess.run([sys.executable, str(project / "src" / "main.py"), *BASE, "analysis.fmri=false",
+                           f"source.path={LLAMA30 / 'packed_plain.npz'}", f"hydra.run.dir={tmp_path}/out"],
+                          capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
+    [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith((project / "mlruns").as_uri())

@@ -1,10 +1,9 @@
 """Config groups and the model registry, composed the way Hydra composes a job."""
 import pytest
-from hydra import compose, initialize_config_dir
 
 from attnhuman.app.config import resolve_model, run_name
 from attnhuman.errors import ConfigError
-from helpers import CONF_DIR, combinations
+from helpers import combinations, compose_job
 
 EXPECTED = {  # model_size: (layers, heads, tunings)
     "llama_7b": (32, 32, ["base"]), "llama_13b": (40, 40, ["base"]), "llama_30b": (60, 52, ["base"]),
@@ -12,11 +11,6 @@ EXPECTED = {  # model_size: (layers, heads, tunings)
     "vicuna_7b": (32, 32, ["v0", "v1_1"]), "vicuna_13b": (40, 40, ["v0", "v1_1"]),
     "gpt2_large": (36, 20, ["base"]), "smollm2_135m": (30, 9, ["base"]), "gemma3_270m": (18, 4, ["base"]),
 }
-
-
-def _compose(*overrides):
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        return compose("config", overrides=list(overrides))
 
 
 
@@ -31,7 +25,7 @@ def test_every_combination_composes(combo, monkeypatch):
     model, size = combo.split("_")
     layers, heads, tunings = EXPECTED[combo]
     for tuning in tunings:
-        spec = resolve_model(_compose(f"model={model}", f"size={size}", f"tuning={tuning}"))
+        spec = resolve_model(compose_job(f"model={model}", f"size={size}", f"tuning={tuning}"))
         assert (spec.layers, spec.heads, spec.tuning) == (layers, heads, tuning)
         assert spec.parameters > 1e8 and spec.checkpoint
 
@@ -39,25 +33,25 @@ def test_every_combination_composes(combo, monkeypatch):
 
 def test_default_tuning_and_checkpoint_override(monkeypatch):
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", "/ckpt")
-    cfg = _compose("model=vicuna", "size=13b", "prefix=translate")
+    cfg = compose_job("model=vicuna", "size=13b", "prefix=translate")
     assert run_name(cfg) == "vicuna-13b-v1_1-translate"
     assert resolve_model(cfg).checkpoint == "/ckpt/vicuna-13b-v1.1"
     monkeypatch.setenv("ATTNHUMAN_VICUNA_13B_V0", "/elsewhere/v0")
-    assert resolve_model(_compose("model=vicuna", "size=13b", "tuning=v0")).checkpoint == "/elsewhere/v0"
-    assert resolve_model(_compose("model=llama", "size=65b")).stage == "pretrained"
+    assert resolve_model(compose_job("model=vicuna", "size=13b", "tuning=v0")).checkpoint == "/elsewhere/v0"
+    assert resolve_model(compose_job("model=llama", "size=65b")).stage == "pretrained"
 
 
 
 def test_invalid_choices_fail_with_the_options():
     with pytest.raises(ConfigError, match=r"alpaca has no size '30b'; choose one of \['13b', '7b'\]"):
-        resolve_model(_compose("model=alpaca", "size=30b"))
+        resolve_model(compose_job("model=alpaca", "size=30b"))
     with pytest.raises(ConfigError, match=r"vicuna 7b has no tuning 'base'; choose one of \['v0', 'v1_1'\]"):
-        resolve_model(_compose("model=vicuna", "size=7b", "tuning=base"))
+        resolve_model(compose_job("model=vicuna", "size=7b", "tuning=base"))
 
 
 
 def test_prefix_texts_follow_method():
-    texts = {p: _compose(f"prefix={p}").prefix.text for p in ("none", "translate", "paraphrase", "noise")}
+    texts = {p: compose_job(f"prefix={p}").prefix.text for p in ("none", "translate", "paraphrase", "noise")}
     assert texts == {"none": "", "translate": "Please translate this sentence into German:",
                      "paraphrase": "Please paraphrase this sentence:",
                      "noise": "Cigarette first steel convenience champion."}
@@ -67,7 +61,7 @@ def test_prefix_texts_follow_method():
 @pytest.mark.parametrize("model, size", [("llama", "7b"), ("smollm2", "135m"), ("gemma3", "270m"), ("gpt2", "large")])
 def test_size_defaults_to_the_models_own(model, size):
     """size=auto (the default) picks the model's registered default size; the same entry as naming it."""
-    auto, explicit = _compose(f"model={model}"), _compose(f"model={model}", f"size={size}")
+    auto, explicit = compose_job(f"model={model}"), compose_job(f"model={model}", f"size={size}")
     assert run_name(auto) == run_name(explicit) == f"{model}-{size}-base-none"
     assert resolve_model(auto) == resolve_model(explicit)
     assert not any(c.endswith("_auto") for c in combinations())
@@ -77,7 +71,7 @@ def test_job_identity_is_the_resolved_entry(monkeypatch):
     """Params and the config hash hold the chosen registry entry (not every size), size and tuning resolved."""
     from attnhuman.app.config import config_hash, flatten, job_config
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", "/ckpt")
-    auto, explicit = _compose("model=vicuna"), _compose("model=vicuna", "size=7b", "tuning=v1_1")
+    auto, explicit = compose_job("model=vicuna"), compose_job("model=vicuna", "size=7b", "tuning=v1_1")
     assert config_hash(auto) == config_hash(explicit)
     params = flatten(job_config(explicit))
     assert params["model_size.layers"] == "32" and params["size"] == "7b" and params["tuning"] == "v1_1"

@@ -2,7 +2,6 @@
 numpy loops over folds, sklearn PCA and Ridge, a slow permutation loop, planted-truth ceilings."""
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GroupKFold
 
@@ -16,7 +15,7 @@ from attnhuman.analysis.permutation import (
 )
 from attnhuman.app.config import score_options
 from attnhuman.errors import ConfigError
-from helpers import CONF_DIR, lstsq_r2
+from helpers import compose_job, lstsq_r2
 
 LAYERS = [0, 1, 30]
 
@@ -194,10 +193,8 @@ def test_ceilings_against_planted_truth():
 
 
 def test_config_composes_with_score_options():
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        default = compose("config")
-        cv = compose("config", overrides=["analysis.score=cv", "analysis.cv.unit=article",
-                                          "analysis.predictors=pcs", "analysis.n_components=4"])
+    default = compose_job()
+    cv = compose_job("analysis.score=cv", "analysis.cv.unit=article", "analysis.predictors=pcs", "analysis.n_components=4")
     assert score_options(default).suffix == "" and score_options(default) == ScoreOptions()
     opts = score_options(cv)
     assert (opts.score, opts.cv.unit, opts.cv.folds, opts.predictors, opts.n_components) == ("cv", "article", 5, "pcs", 4)

@@ -1,7 +1,6 @@
 """Simulated readers (attnhuman.simulate): seeding, rates, plant-and-recover, config, end to end."""
 import numpy as np
 import pytest
-from omegaconf import OmegaConf
 
 from attnhuman.analysis.resemblance import group_resemblance
 from attnhuman.attention.store import AttentionStore
@@ -127,11 +126,3 @@ def test_load_synthetic_with_reference_file(tmp_path, demo):
     cohort = cohorts["L1"]
     assert group_resemblance(planted, cohort).r2_model > 2 * \
         group_resemblance(random_store(demo, 5, concentration=0.1), cohort).r2_model
-
-
-
-def test_config_defaults_equal_the_python_defaults():
-    groups = OmegaConf.to_container(OmegaConf.load(CONF).synthetic.groups)
-    for g, values in groups.items():
-        assert GroupParams.from_mapping(g, values) == DEFAULT_GROUPS[g]
-

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 from attnhuman.analysis.options import RidgeOptions, ScoreOptions
 from attnhuman.analysis.regression import MIN_EIGEN_RATIO, centred_targets, layer_r2
 from attnhuman.errors import ConfigError, DataError
+from attnhuman.shapes import Cells, CellsSubjects, LayerHeadCells
 
 
 def cell_folds(groups: np.ndarray, n_folds: int, seed: int, unit: str = "sentence") -> np.ndarray:
@@ -223,7 +224,7 @@ def sorted_by_fold(fold: np.ndarray | None, n: int):
     return order, np.concatenate([[0], np.cumsum(counts)]), fold[order]
 
 
-def layer_scores(attention: np.ndarray, targets: np.ndarray, fold: np.ndarray | None = None, *,
+def layer_scores(attention: LayerHeadCells, targets: CellsSubjects, fold: Cells | None = None, *,
                  score: str = "insample", predictors: str = "heads", n_components: int = 8,
                  alphas=None, chunk: int = 8, return_alphas: bool = False):
     """``(layers, subjects)`` R2 of each layer's predictors for each subject.

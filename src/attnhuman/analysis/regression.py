@@ -10,6 +10,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from attnhuman.errors import DataError
+from attnhuman.shapes import Cells, CellsSubjects, LayerHeadCells, LayersSubjects, Subjects
 
 MIN_EIGEN_RATIO = 1e-10      # designs with cond > 1e5 go through the rank-revealing SVD
 
@@ -55,7 +56,7 @@ def _svd_ssr(x: np.ndarray, centred: np.ndarray) -> np.ndarray:
     return np.einsum("fs,fs->s", projections, projections)
 
 
-def layer_r2(attention: np.ndarray, targets: np.ndarray, chunk: int = 8) -> np.ndarray:
+def layer_r2(attention: LayerHeadCells, targets: CellsSubjects, chunk: int = 8) -> LayersSubjects:
     """``(layers, subjects)`` R2 with each layer's heads as predictors.
 
     ``attention``: ``(layers, heads, cells)`` (any float dtype); ``targets``: ``(cells, subjects)``.
@@ -67,6 +68,6 @@ def layer_r2(attention: np.ndarray, targets: np.ndarray, chunk: int = 8) -> np.n
     return out
 
 
-def ceiling_r2(mean: np.ndarray, targets: np.ndarray) -> np.ndarray:
+def ceiling_r2(mean: Cells, targets: CellsSubjects) -> Subjects:
     """``(subjects,)`` R2 of each subject regressed on the group mean (inter-subject agreement)."""
     return design_r2(np.asarray(mean, dtype=np.float64)[:, None], targets)

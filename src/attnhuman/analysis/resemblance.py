@@ -19,16 +19,17 @@ from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus, n_cells
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort
+from attnhuman.shapes import LayersSubjects, Subjects
 
 
 @dataclass
 class GroupResemblance:
-    """A run's resemblance to one group. ``r2``: ``(layers, subjects)``; ``ceiling_r2``: ``(subjects,)``."""
+    """A run's resemblance to one group: R2 of every layer for every subject, and each subject's ceiling."""
 
     group: str
     subjects: list[str]
-    r2: np.ndarray
-    ceiling_r2: np.ndarray
+    r2: LayersSubjects
+    ceiling_r2: Subjects
 
     @cached_property
     def layer_r2(self) -> np.ndarray:

@@ -1,10 +1,13 @@
 """From the composed Hydra config to the package's objects: the registry entry, score options, the job's identity.
 
-Importing this module registers the ``analysis/schema`` node: the typed score options
-(:class:`attnhuman.analysis.options.ScoreOptions`) with their defaults, plus ``groups`` and ``fmri``.
+Importing this module registers two config nodes whose values live in Python: ``analysis/schema``, the typed
+score options (:class:`attnhuman.analysis.options.ScoreOptions`) with their defaults plus ``groups`` and
+``fmri``; and ``readers/calibrated``, the simulated readers' calibrated parameters
+(:data:`attnhuman.humans.simulate.DEFAULT_GROUPS`).
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.errors import ConfigError
+from attnhuman.humans.simulate import DEFAULT_GROUPS
 
 UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra")   # they do not change a job's results
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
@@ -31,6 +35,8 @@ class AnalysisSchema(ScoreOptions):
 
 
 ConfigStore.instance().store(group="analysis", name="schema", node=AnalysisSchema, provider="attnhuman")
+ConfigStore.instance().store(group="readers", name="calibrated", provider="attnhuman",
+                             node={g: dataclasses.asdict(p) for g, p in DEFAULT_GROUPS.items()})
 
 
 class CompactConfigError(CompactHydraException, ConfigError):

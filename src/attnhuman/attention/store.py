@@ -17,6 +17,7 @@ import numpy as np
 
 from attnhuman.corpus import Corpus, cell_offsets, tril_cells
 from attnhuman.errors import DataError
+from attnhuman.shapes import LayerHeadCells
 
 PACKED_KEYS = ("attention", "n_words", "sentences_per_article")
 ROW_SUM_TOLERANCE = 1e-2   # float16 storage rounds row sums by up to a few 1e-3
@@ -26,7 +27,7 @@ ROW_SUM_TOLERANCE = 1e-2   # float16 storage rounds row sums by up to a few 1e-3
 class AttentionStore:
     """``attention``: ``(n_layers, n_heads, n_cells)``; sentence k owns ``offsets[k]:offsets[k+1]``."""
 
-    attention: np.ndarray
+    attention: LayerHeadCells
     n_words: np.ndarray
     sentences_per_article: np.ndarray
 

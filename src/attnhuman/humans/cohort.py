@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from attnhuman.shapes import Cells, CellsSubjects
+
 
 def subject_id(group: str, index: int) -> str:
     """``L1_S01`` for subject index 0 of group L1."""
@@ -57,9 +59,9 @@ class Cohort:
     group: str
     subjects: list[str]
     keep: np.ndarray        # (n_sentences,) bool
-    cell_mask: np.ndarray   # (n_cells,) bool
-    targets: np.ndarray
-    mean: np.ndarray
+    cell_mask: Cells        # bool
+    targets: CellsSubjects  # kept cells only
+    mean: Cells             # kept cells only
     subject_data: str       # proxy | counts
 
     @property

@@ -190,7 +190,7 @@ def write_report(path: Path, runs, pairs, tables: dict[str, pd.DataFrame], figur
         "Human data: the public Reading Brain release has no per-subject saccade counts, so subjects are the proxy "
         "cohort (docs/method.md section 3); the paper used the true counts, so our ceilings and percentages differ from "
         "its values even for the same attention. Every table is a CSV next to this file; definitions are in "
-        "METHOD.md.", "",
+        "docs/method.md of the attnhuman project.", "",
         _resemblance(tables["resemblance"], groups),
         _trivial_humans(tables["trivial_humans"]),
         _divergence(tables["divergence"], options.divergence_metric),
