@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from attnhuman.attention.store import load_attention
+from attnhuman.corpus import demo_corpus
 from attnhuman.humans.reading_brain import load_cohorts, load_corpus
 from attnhuman.humans.release import Release
 from helpers import DATA, LLAMA30, READING_BRAIN
@@ -49,6 +50,12 @@ def llama30(corpus):
 def checkpoint_cache(tmp_path_factory) -> Path:
     """The checkpoint cache (weight hashes, joined GGUF files) of this test session."""
     return tmp_path_factory.mktemp("checkpoint-cache")
+
+
+@pytest.fixture(scope="session")
+def demo():
+    """The small corpus shipped with the package (3 articles, 20 sentences)."""
+    return demo_corpus()
 
 
 @pytest.fixture

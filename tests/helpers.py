@@ -13,12 +13,17 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
+from sklearn.linear_model import LinearRegression
+from sklearn.model_selection import GroupKFold
 
 import attnhuman.app.config  # noqa: F401  (registers the analysis schema that conf/analysis composes)
 from attnhuman.app.factories import build
+from attnhuman.attention.store import AttentionStore
+from attnhuman.corpus import tril_cells
 from attnhuman.humans.layout import REGIONS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -124,3 +129,60 @@ def runs(tmp_path):
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     experiments = [e.experiment_id for e in client.search_experiments()]
     return client, client.search_runs(experiments, order_by=["attributes.start_time ASC"]) if experiments else []
+
+
+def log_run(client, experiment, tmp_path, name, tags, metrics, store=None, results=None, parameters=32_500_000_000,
+             layers=60, curves=None):
+    """A FINISHED run as a job logs it: params, metrics, per-layer curves, its attention and R2 tables."""
+    run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
+    client.log_param(run_id, "data.name", "reading_brain")
+    client.log_param(run_id, "model_size.parameters", str(parameters))
+    client.log_param(run_id, "model_size.layers", str(layers))
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+    for key, values in (curves or {}).items():
+        for step, value in enumerate(values):
+            client.log_metric(run_id, key, value, step=step)
+    folder = tmp_path / run_id
+    if store is not None:
+        client.log_artifact(run_id, str(store.save(folder / "attention.npz")), "attention")
+    for group, res in (results or {}).items():
+        (folder / "tables").mkdir(parents=True, exist_ok=True)
+        table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"))
+        table.to_csv(folder / "tables" / f"r2_{group}.csv")
+        client.log_artifact(run_id, str(folder / "tables" / f"r2_{group}.csv"), "tables")
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def random_store(corpus, seed, layers=1, heads=4, concentration=0.3):
+    """Seeded random attention: every row of every head a Dirichlet draw over j <= i (sums to 1)."""
+    rng = np.random.default_rng(seed)
+    sent, rows, _ = tril_cells(corpus.n_words)
+    row_id = np.concatenate([[0], np.cumsum(corpus.n_words)])[:-1][sent] + rows
+    raw = rng.gamma(concentration, size=(layers, heads, corpus.n_cells))
+    sums = np.stack([[np.bincount(row_id, weights=raw[l, h]) for h in range(heads)] for l in range(layers)])
+    return AttentionStore((raw / sums[..., row_id]).astype(np.float32), corpus.n_words.copy(),
+                          corpus.sentences_per_article.copy())
+
+
+def oof_r2(predict, x, y, fold):
+    """Reference out-of-fold R2: concatenated per-fold predictions, SST around the overall mean."""
+    yhat = np.empty_like(y)
+    for k in np.unique(fold):
+        test = fold == k
+        yhat[test] = predict(x[~test], y[~test], x[test])
+    return 1 - ((y - yhat) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
+
+
+def sklearn_folds(groups, k, seed):
+    """Reference folds: scikit-learn GroupKFold with shuffling, as a fold index per cell."""
+    fold = np.empty(len(groups), dtype=int)
+    for i, (_, test) in enumerate(GroupKFold(k, shuffle=True, random_state=seed).split(groups, groups=groups)):
+        fold[test] = i
+    return fold
+
+
+def ols_predict(xtr, ytr, xte):
+    """Reference OLS with intercept (scikit-learn) fitted on the training cells, predicting the test cells."""
+    return LinearRegression().fit(xtr, ytr).predict(xte)

@@ -1,6 +1,5 @@
 """The comparison run: its tables against independent scipy/numpy computations on the real data, and end to end."""
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from scipy import stats as sps
@@ -16,32 +15,11 @@ from attnhuman.comparison.tables import (
     group_test_table,
     layer_test_table,
 )
-from helpers import LLAMA30
+from helpers import LLAMA30, log_run
 
 TAGS = dict(model="llama", size="30b", tuning="base", family="llama", stage="pretrained", source="released")
 
 
-def _log_run(client, experiment, tmp_path, name, tags, metrics, store=None, results=None, parameters=32_500_000_000,
-             layers=60, curves=None):
-    run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
-    client.log_param(run_id, "data.name", "reading_brain")
-    client.log_param(run_id, "model_size.parameters", str(parameters))
-    client.log_param(run_id, "model_size.layers", str(layers))
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value)
-    for key, values in (curves or {}).items():
-        for step, value in enumerate(values):
-            client.log_metric(run_id, key, value, step=step)
-    folder = tmp_path / run_id
-    if store is not None:
-        client.log_artifact(run_id, str(store.save(folder / "attention.npz")), "attention")
-    for group, res in (results or {}).items():
-        (folder / "tables").mkdir(parents=True, exist_ok=True)
-        table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"))
-        table.to_csv(folder / "tables" / f"r2_{group}.csv")
-        client.log_artifact(run_id, str(folder / "tables" / f"r2_{group}.csv"), "tables")
-    client.set_terminated(run_id, "FINISHED")
-    return run_id
 
 
 
@@ -57,7 +35,7 @@ def released_runs(tmp_path_factory, corpus, cohorts, llama30):
         res = {g: group_resemblance(store, c) for g, c in cohorts[0].items()}
         metrics = {k: v for g, r in res.items() for k, v in
                    ((f"resemblance_{g}", r.resemblance), (f"best_layer_{g}", r.best_layer), (f"ceiling_{g}", r.ceiling))}
-        _log_run(client, experiment, tmp, f"llama-30b-base-{prefix}", {**TAGS, "prefix": prefix}, metrics, store, res)
+        log_run(client, experiment, tmp, f"llama-30b-base-{prefix}", {**TAGS, "prefix": prefix}, metrics, store, res)
         stores[prefix], results[prefix] = store, res
     runs, notes = select_runs(client, experiment, "", "reading_brain", tmp / "work")
     return runs, stores, results

@@ -6,7 +6,8 @@ import threading
 import pytest
 
 from attnhuman.errors import DataError
-from attnhuman.humans.release import CHECKSUMS, Release, sha256
+from attnhuman.files import sha256
+from attnhuman.humans.release import CHECKSUMS, Release
 from helpers import READING_BRAIN
 
 

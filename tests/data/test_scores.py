@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
-from sklearn.model_selection import GroupKFold
 
 from attnhuman.analysis.ceilings import ceiling_scores
 from attnhuman.analysis.fits import cell_folds, layer_scores
@@ -16,23 +15,14 @@ from attnhuman.analysis.resemblance import group_resemblance, score_group
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import tril_cells
 from attnhuman.errors import ConfigError
-from helpers import lstsq_r2
+from helpers import lstsq_r2, ols_predict, oof_r2, sklearn_folds
 
 LAYERS = [0, 1, 30]
 
 
-def oof_r2(predict, x, y, fold):
-    """Reference out-of-fold R2: concatenated per-fold predictions, SST around the overall mean."""
-    yhat = np.empty_like(y)
-    for k in np.unique(fold):
-        test = fold == k
-        yhat[test] = predict(x[~test], y[~test], x[test])
-    return 1 - ((y - yhat) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
 
 
 
-def ols_predict(xtr, ytr, xte):
-    return LinearRegression().fit(xtr, ytr).predict(xte)
 
 
 
@@ -43,11 +33,6 @@ def kept_groups(corpus, cohort, unit):
 
 
 
-def sklearn_folds(groups, k, seed):
-    fold = np.empty(len(groups), dtype=int)
-    for i, (_, test) in enumerate(GroupKFold(k, shuffle=True, random_state=seed).split(groups, groups=groups)):
-        fold[test] = i
-    return fold
 
 
 

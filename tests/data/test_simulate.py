@@ -8,7 +8,6 @@ from attnhuman.analysis.calibration import calibration_table
 from attnhuman.analysis.resemblance import group_resemblance
 from attnhuman.analysis.trivial import human_reliance
 from attnhuman.attention.store import AttentionStore, reference_rows
-from attnhuman.corpus import demo_corpus, tril_cells
 from attnhuman.errors import DataError
 from attnhuman.humans.simulate import (
     DEFAULT_GROUPS,
@@ -16,27 +15,11 @@ from attnhuman.humans.simulate import (
     simulate_cohort,
     simulate_cohorts,
 )
-from helpers import READING_BRAIN, ROOT, load_synthetic
+from helpers import READING_BRAIN, load_synthetic, random_store
 
-CONF = ROOT / "conf" / "data" / "synthetic.yaml"
 FLAT = dict(refixation_difficulty=0.0, regression_difficulty=0.0, skipping_difficulty=0.0, subject_sd=0.0)
 
 
-def random_store(corpus, seed, layers=1, heads=4, concentration=0.3):
-    """Seeded random attention: every row of every head a Dirichlet draw over j <= i (sums to 1)."""
-    rng = np.random.default_rng(seed)
-    sent, rows, _ = tril_cells(corpus.n_words)
-    row_id = np.concatenate([[0], np.cumsum(corpus.n_words)])[:-1][sent] + rows
-    raw = rng.gamma(concentration, size=(layers, heads, corpus.n_cells))
-    sums = np.stack([[np.bincount(row_id, weights=raw[l, h]) for h in range(heads)] for l in range(layers)])
-    return AttentionStore((raw / sums[..., row_id]).astype(np.float32), corpus.n_words.copy(),
-                          corpus.sentences_per_article.copy())
-
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return demo_corpus()
 
 
 

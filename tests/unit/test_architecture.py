@@ -9,13 +9,13 @@ from helpers import ROOT
 PACKAGE = ROOT / "src" / "attnhuman"
 # layer -> the layers it may import (besides itself)
 ALLOWED = {
-    "errors": set(), "corpus": {"errors"}, "shapes": set(),
-    "humans": {"errors", "corpus", "shapes"},
-    "attention": {"errors", "corpus", "shapes"},
-    "analysis": {"errors", "corpus", "shapes", "humans", "attention"},
-    "comparison": {"errors", "corpus", "shapes", "humans", "attention", "analysis"},
-    "reporting": {"errors", "corpus", "shapes", "humans", "attention", "analysis", "comparison"},
-    "app": {"errors", "corpus", "shapes", "humans", "attention", "analysis", "comparison", "reporting"},
+    "errors": set(), "corpus": {"errors"}, "shapes": set(), "files": set(),
+    "humans": {"errors", "corpus", "shapes", "files"},
+    "attention": {"errors", "corpus", "shapes", "files"},
+    "analysis": {"errors", "corpus", "shapes", "files", "humans", "attention"},
+    "comparison": {"errors", "corpus", "shapes", "files", "humans", "attention", "analysis"},
+    "reporting": {"errors", "corpus", "shapes", "files", "humans", "attention", "analysis", "comparison"},
+    "app": {"errors", "corpus", "shapes", "files", "humans", "attention", "analysis", "comparison", "reporting"},
 }
 APP_ONLY = ("hydra", "omegaconf", "mlflow")
 

@@ -1,6 +1,5 @@
 """The comparison run: its tables against independent scipy/numpy computations on the real data, and end to end."""
 import numpy as np
-import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 from scipy import stats as sps
@@ -10,30 +9,7 @@ from attnhuman.comparison.runs import find_pairs
 from attnhuman.comparison.tables import correlation_table
 
 TAGS = dict(model="llama", size="30b", tuning="base", family="llama", stage="pretrained", source="released")
-
-
-def _log_run(client, experiment, tmp_path, name, tags, metrics, store=None, results=None, parameters=32_500_000_000,
-             layers=60, curves=None):
-    run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
-    client.log_param(run_id, "data.name", "reading_brain")
-    client.log_param(run_id, "model_size.parameters", str(parameters))
-    client.log_param(run_id, "model_size.layers", str(layers))
-    for key, value in metrics.items():
-        client.log_metric(run_id, key, value)
-    for key, values in (curves or {}).items():
-        for step, value in enumerate(values):
-            client.log_metric(run_id, key, value, step=step)
-    folder = tmp_path / run_id
-    if store is not None:
-        client.log_artifact(run_id, str(store.save(folder / "attention.npz")), "attention")
-    for group, res in (results or {}).items():
-        (folder / "tables").mkdir(parents=True, exist_ok=True)
-        table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"))
-        table.to_csv(folder / "tables" / f"r2_{group}.csv")
-        client.log_artifact(run_id, str(folder / "tables" / f"r2_{group}.csv"), "tables")
-    client.set_terminated(run_id, "FINISHED")
-    return run_id
-
+from helpers import log_run
 
 
 def test_correlations_and_scaling_fit_on_planted_runs(tmp_path):
@@ -44,9 +20,9 @@ def test_correlations_and_scaling_fit_on_planted_runs(tmp_path):
     resemblance = {"7b": 53.0, "13b": 55.7, "30b": 63.2, "65b": 64.1}
     loss = {"7b": 0.241, "13b": 0.2406, "30b": 0.2372, "65b": 0.2375}
     for size, params in sizes.items():
-        _log_run(client, experiment, tmp_path, f"llama-{size}-base-none", {**TAGS, "size": size, "prefix": "none"},
+        log_run(client, experiment, tmp_path, f"llama-{size}-base-none", {**TAGS, "size": size, "prefix": "none"},
                  {"resemblance_L1": resemblance[size], "ntp_loss_per_len": loss[size]}, parameters=int(params))
-    _log_run(client, experiment, tmp_path, "vicuna-13b-v1_1-none",
+    log_run(client, experiment, tmp_path, "vicuna-13b-v1_1-none",
              {**TAGS, "model": "vicuna", "size": "13b", "tuning": "v1_1", "stage": "instruction-tuned", "prefix": "none"},
              {"resemblance_L1": 54.3, "ntp_loss_per_len": 0.2847}, parameters=int(13e9))
     runs, _ = select_runs(client, experiment, "", "reading_brain", tmp_path / "work")

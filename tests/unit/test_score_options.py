@@ -3,7 +3,6 @@ numpy loops over folds, sklearn PCA and Ridge, a slow permutation loop, planted-
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
-from sklearn.model_selection import GroupKFold
 
 from attnhuman.analysis.ceilings import ceiling_scores, split_half_ceiling
 from attnhuman.analysis.fits import layer_scores
@@ -15,26 +14,14 @@ from attnhuman.analysis.permutation import (
 )
 from attnhuman.app.config import score_options
 from attnhuman.errors import ConfigError
-from helpers import compose_job, lstsq_r2
+from helpers import compose_job, lstsq_r2, oof_r2, sklearn_folds
 
 LAYERS = [0, 1, 30]
 
 
-def oof_r2(predict, x, y, fold):
-    """Reference out-of-fold R2: concatenated per-fold predictions, SST around the overall mean."""
-    yhat = np.empty_like(y)
-    for k in np.unique(fold):
-        test = fold == k
-        yhat[test] = predict(x[~test], y[~test], x[test])
-    return 1 - ((y - yhat) ** 2).sum(0) / ((y - y.mean(0)) ** 2).sum(0)
 
 
 
-def sklearn_folds(groups, k, seed):
-    fold = np.empty(len(groups), dtype=int)
-    for i, (_, test) in enumerate(GroupKFold(k, shuffle=True, random_state=seed).split(groups, groups=groups)):
-        fold[test] = i
-    return fold
 
 
 

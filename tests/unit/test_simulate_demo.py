@@ -3,8 +3,6 @@ import numpy as np
 import pytest
 
 from attnhuman.analysis.resemblance import group_resemblance
-from attnhuman.attention.store import AttentionStore
-from attnhuman.corpus import demo_corpus, tril_cells
 from attnhuman.humans.simulate import (
     DEFAULT_GROUPS,
     GroupParams,
@@ -14,27 +12,11 @@ from attnhuman.humans.simulate import (
     target_probabilities,
     word_difficulty,
 )
-from helpers import ROOT, load_synthetic
+from helpers import load_synthetic, random_store
 
-CONF = ROOT / "conf" / "data" / "synthetic.yaml"
 FLAT = dict(refixation_difficulty=0.0, regression_difficulty=0.0, skipping_difficulty=0.0, subject_sd=0.0)
 
 
-def random_store(corpus, seed, layers=1, heads=4, concentration=0.3):
-    """Seeded random attention: every row of every head a Dirichlet draw over j <= i (sums to 1)."""
-    rng = np.random.default_rng(seed)
-    sent, rows, _ = tril_cells(corpus.n_words)
-    row_id = np.concatenate([[0], np.cumsum(corpus.n_words)])[:-1][sent] + rows
-    raw = rng.gamma(concentration, size=(layers, heads, corpus.n_cells))
-    sums = np.stack([[np.bincount(row_id, weights=raw[l, h]) for h in range(heads)] for l in range(layers)])
-    return AttentionStore((raw / sums[..., row_id]).astype(np.float32), corpus.n_words.copy(),
-                          corpus.sentences_per_article.copy())
-
-
-
-@pytest.fixture(scope="module")
-def demo():
-    return demo_corpus()
 
 
 

@@ -1,6 +1,9 @@
 """The two commands: one job (or a sweep's jobs) and the comparison run; input errors print as one message."""
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from omegaconf import DictConfig
 
 from attnhuman.app import comparison, job
@@ -8,19 +11,18 @@ from attnhuman.app.config import CompactConfigError
 from attnhuman.errors import ConfigError
 
 
-def run_job(cfg: DictConfig) -> dict | None:
-    try:
-        return job.run(cfg)
-    except CompactConfigError:
-        raise
-    except ConfigError as e:
-        raise CompactConfigError(str(e)) from e
+def one_message(command: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
+    """``command`` with any ConfigError raised as one message that Hydra prints without a traceback."""
+    @functools.wraps(command)
+    def run(cfg: DictConfig):
+        try:
+            return command(cfg)
+        except ConfigError as e:
+            if isinstance(e, CompactConfigError):
+                raise
+            raise CompactConfigError(str(e)) from e
+    return run
 
 
-def run_comparison(cfg: DictConfig) -> str | None:
-    try:
-        return comparison.run(cfg)
-    except CompactConfigError:
-        raise
-    except ConfigError as e:
-        raise CompactConfigError(str(e)) from e
+run_job = one_message(job.run)
+run_comparison = one_message(comparison.run)

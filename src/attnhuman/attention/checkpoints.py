@@ -22,6 +22,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from attnhuman.errors import DataError
+from attnhuman.files import sha256
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -55,22 +56,15 @@ def _fingerprint(path: Path, cache_dir: Path | None) -> str:
     """sha256 of a file, remembered under ``cache_dir`` by (path, size, mtime) so large files are hashed once."""
     stat = path.stat()
     if cache_dir is None:
-        return _sha256(path)
+        return sha256(path)
     memo = Path(cache_dir) / "hashes" / hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
     if memo.is_file():
         return memo.read_text()
-    digest = _sha256(path)
+    digest = sha256(path)
     memo.parent.mkdir(parents=True, exist_ok=True)
     memo.write_text(digest)
     return digest
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _folder(checkpoint: str, label: str) -> Path:

@@ -7,7 +7,6 @@ missing and how to provide it.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pickle
 import urllib.error
@@ -15,6 +14,7 @@ import urllib.request
 from pathlib import Path
 
 from attnhuman.errors import DataError
+from attnhuman.files import sha256
 
 # The public release, pinned to commits: pickles from scaling_finetuning, the text from ffn_composition_analysis,
 # and the SHA-256 of every file.
@@ -43,14 +43,6 @@ CHECKSUMS = {
     "roi_activations/L2/activations_superior_p2.pkl": "51654ed902d141cffea32db09c55215f9c2d5cdbfe12a544ff4680d20ab434fd",
 }
 TEXT_FILE = "sentences_p1.txt"
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class Release:
