@@ -1,4 +1,5 @@
-"""Fixtures, and the tiers: tests/unit (no real data, seconds), tests/data (real data), tests/e2e (commands)."""
+"""Fixtures, and the tiers: tests/unit (no real data, seconds), tests/data and tests/reliability (real data;
+the latter a catalogue of bad inputs), tests/e2e (the commands)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -11,14 +12,14 @@ from attnhuman.humans.reading_brain import load_cohorts, load_corpus
 from attnhuman.humans.release import Release
 from helpers import DATA, LLAMA30, READING_BRAIN
 
-TIERS = ("unit", "data", "e2e")
+TIERS = {"unit": "unit", "data": "data", "reliability": "data", "e2e": "e2e"}   # folder -> tier
 
 
 def pytest_collection_modifyitems(config, items):
-    """Mark every test with its tier (its folder): ``pytest -m unit`` runs the first tier alone."""
+    """Mark every test with its tier (by folder): ``pytest -m unit`` runs the first tier alone."""
     for item in items:
-        tier = Path(str(item.fspath)).parent.name
-        if tier in TIERS:
+        tier = TIERS.get(Path(str(item.fspath)).parent.name)
+        if tier:
             item.add_marker(getattr(pytest.mark, tier))
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from attnhuman.errors import DataError
+
 DEMO_CORPUS = "demo_corpus.txt"
 
 
@@ -48,7 +50,14 @@ class Corpus:
     def from_text(cls, path: Path) -> "Corpus":
         """Read one sentence per line, articles separated by blank lines."""
         blocks, current = [], []
-        for line in Path(path).read_text(encoding="utf-8").splitlines():
+        raw = Path(path).read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = raw[:e.start].count(b"\n") + 1
+            raise DataError(f"{path}, line {line}: not UTF-8 text (byte {raw[e.start]:#04x} at offset {e.start}); "
+                            "save the file as UTF-8.") from e
+        for line in text.splitlines():
             if line.strip():
                 current.append(line.strip())
             elif current:
@@ -57,7 +66,7 @@ class Corpus:
         if current:
             blocks.append(tuple(current))
         if not blocks:
-            raise ValueError(f"{path}: no sentences found (expected one sentence per line, "
+            raise DataError(f"{path}: no sentences found (expected one sentence per line, "
                              "articles separated by blank lines)")
         return cls(tuple(blocks))
 

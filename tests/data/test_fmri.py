@@ -206,9 +206,10 @@ def test_config_switch_and_synthetic_data():
     with pytest.raises(ConfigError, match=r"analysis.fmri='pearson': choose true"):
         fmri_score(_compose("analysis.fmri=pearson"))
     cfg = _compose("analysis.groups=[L2]", "data.exclude_subjects.L2=[L2_S05]")
-    _, _, report, cohorts = load_humans(cfg)
+    humans = load_humans(cfg)
+    report, cohorts = humans.report, humans.fmri
     assert list(cohorts) == ["L2"] and list(cohorts["L2"]) == list(REGIONS)
     assert "L2_S05 anterior" in {e.item for e in report.select("L2", "fmri_subject")}
     assert "L2_S05" not in cohorts["L2"]["anterior"].subjects
-    assert load_humans(_compose("data=synthetic", "analysis.groups=[L2]"))[3] == {}
-    assert load_humans(_compose("analysis.fmri=false", "analysis.groups=[L2]"))[3] == {}
+    assert load_humans(_compose("data=synthetic", "analysis.groups=[L2]")).fmri == {}
+    assert load_humans(_compose("analysis.fmri=false", "analysis.groups=[L2]")).fmri == {}

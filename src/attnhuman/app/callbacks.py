@@ -9,6 +9,7 @@ from omegaconf import DictConfig
 from attnhuman.app import comparison
 from attnhuman.app.tracking import prepare_store, sweep_id, tracking_uri
 from attnhuman.attention import sharding
+from attnhuman.errors import DataError
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +21,22 @@ class TrackingCallback(Callback):
     """
 
     def on_run_start(self, config: DictConfig, **kwargs) -> None:
-        if sharding.is_main():
-            prepare_store(config)
+        self._prepare(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        if sharding.is_main():
-            prepare_store(config)
+        if self._prepare(config):
             log.info("MLflow store %s ready", tracking_uri(config))
+
+    @staticmethod
+    def _prepare(config: DictConfig) -> bool:
+        """Create the store on rank 0; a store that cannot be created is left to the job, which says why."""
+        if not sharding.is_main():
+            return False
+        try:
+            prepare_store(config)
+        except DataError:
+            return False
+        return True
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         """The comparison run over this sweep's runs (``compare.after_sweep``)."""

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.attention.registry import ModelSpec
-from attnhuman.errors import ConfigError
+from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
 
 UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra")   # they do not change a job's results
@@ -41,6 +41,10 @@ ConfigStore.instance().store(group="readers", name="calibrated", provider="attnh
 
 class CompactConfigError(CompactHydraException, ConfigError):
     """A ConfigError that Hydra prints as one message, without a traceback."""
+
+
+class CompactDataError(CompactHydraException, DataError):
+    """A DataError that Hydra prints as one message (the full trace with HYDRA_FULL_ERROR=1)."""
 
 
 def score_options(cfg: DictConfig) -> ScoreOptions:

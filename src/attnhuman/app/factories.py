@@ -37,15 +37,16 @@ def build(node, **runtime):
     return factory(**runtime)
 
 
-def reading_brain(*, root, cache_dir, download: bool, subjects: str, exclude_subjects, **_) -> ReadingBrain:
+def reading_brain(*, root, cache_dir, download: bool, verify: str, subjects: str, exclude_subjects,
+                  **_) -> ReadingBrain:
     """``data=reading_brain``: the release under ``root`` (else $READING_BRAIN_DIR, else ``cache_dir``)."""
-    return ReadingBrain(Release(root, download=download, cache_dir=cache_dir), subjects=subjects,
+    return ReadingBrain(Release(root, download=download, cache_dir=cache_dir, verify=verify), subjects=subjects,
                         exclude={g: list(v or []) for g, v in (exclude_subjects or {}).items()})
 
 
-def simulation(*, corpus: str, root, cache_dir, download: bool, synthetic: dict, **_) -> Simulation:
+def simulation(*, corpus: str, root, cache_dir, download: bool, verify: str, synthetic: dict, **_) -> Simulation:
     """``data=synthetic``: simulated readers of the corpus ``corpus`` names (see :func:`synthetic_corpus`)."""
-    text, origin = synthetic_corpus(corpus, root, cache_dir, download)
+    text, origin, modified = synthetic_corpus(corpus, root, cache_dir, download, verify)
     sim = dict(synthetic or {})
     groups = {g: GroupParams.from_mapping(g, {**dataclasses.asdict(DEFAULT_GROUPS.get(g, GroupParams())), **(p or {})})
               for g, p in (sim.get("groups") or {}).items()}
@@ -64,22 +65,22 @@ def simulation(*, corpus: str, root, cache_dir, download: bool, synthetic: dict,
     log.info("Simulated readers on the %s (%d sentences)", origin, len(text))
     return Simulation(text, groups, seed=int(sim.get("seed", 0)), binarize=bool(sim.get("binarize", True)),
                       difficulty=difficulty, reference=reference, reference_weight=weight,
-                      max_fixations_per_word=int(sim.get("max_fixations_per_word", 20)))
+                      max_fixations_per_word=int(sim.get("max_fixations_per_word", 20)), modified_files=tuple(modified))
 
 
-def synthetic_corpus(mode: str, root, cache_dir, download: bool) -> tuple[Corpus, str]:
-    """``(corpus, where it came from)`` per ``data.corpus``: ``auto`` = the Reading Brain sentences when the
+def synthetic_corpus(mode: str, root, cache_dir, download: bool, verify: str = "warn") -> tuple[Corpus, str, list]:
+    """``(corpus, where it came from, files that differ from the release)`` per ``data.corpus``: ``auto`` = the Reading Brain sentences when the
     text file is already in the release folder (never downloads), else the shipped demo corpus;
     ``reading_brain`` (may download if ``download``); ``demo``."""
     if mode not in CORPORA:
         raise DataError(f"data.corpus={mode!r}: choose auto, reading_brain or demo.")
     if mode != "demo":
-        release = Release(root, download=bool(download), cache_dir=cache_dir)
+        release = Release(root, download=bool(download), cache_dir=cache_dir, verify=verify)
         if mode == "reading_brain" or release.has(TEXT_FILE):
-            return load_corpus(release), f"Reading Brain sentences ({release.path(TEXT_FILE)})"
+            return load_corpus(release), f"Reading Brain sentences ({release.path(TEXT_FILE)})", release.modified
         log.info("Reading Brain text not found in %s: using the shipped demo corpus (set data.root to use "
                  "the Reading Brain sentences).", release.root)
-    return demo_corpus(), f"shipped demo corpus (attnhuman/resources/{DEMO_CORPUS})"
+    return demo_corpus(), f"shipped demo corpus (attnhuman/resources/{DEMO_CORPUS})", []
 
 
 def load_reference(path, layer: int, corpus: Corpus):
@@ -112,7 +113,7 @@ def released_source(*, path, root, spec: ModelSpec, prefix: dict, **_) -> Releas
 def model_source(*, spec: ModelSpec, prefix: dict, paths: dict, dtype: str, batch_size: int, device_map,
                  trust_remote_code: bool, seed: int, progress: bool, cache: bool, cache_dir, **_) -> ModelSource:
     """``source=hf``: the registry model run with transformers (eager attention)."""
-    return ModelSource(spec, prefix=prefix["text"], dtype=dtype, batch_size=int(batch_size), device_map=device_map,
+    return ModelSource(spec, prefix=prefix["text"], dtype=dtype, batch_size=batch_size, device_map=device_map,
                        trust_remote_code=bool(trust_remote_code), seed=int(seed), progress=bool(progress),
                        cache=bool(cache), cache_dir=Path(cache_dir).expanduser(),
                        checkpoint_cache_dir=Path(paths["cache"]).expanduser())

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +21,8 @@ from attnhuman.app.factories import build
 from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, tracking_uri
 from attnhuman.attention import sharding
 from attnhuman.attention.registry import ModelSpec
+from attnhuman.corpus import Corpus
+from attnhuman.humans.cohort import Cohort, ExclusionReport
 from attnhuman.reporting.figures import layerwise_resemblance
 
 log = logging.getLogger(__name__)
@@ -36,9 +39,20 @@ def attention_source(cfg: DictConfig, spec: ModelSpec):
                  paths=OmegaConf.to_container(cfg.paths, resolve=True))
 
 
-def load_humans(cfg: DictConfig):
-    """``(corpus, cohorts, report, fmri cohorts)`` of ``cfg.data`` for ``cfg.analysis.groups``."""
-    data = human_data(cfg)
+@dataclass
+class Humans:
+    """What the job compares models with: the corpus, saccade and fMRI cohorts, exclusions, provenance tags."""
+
+    corpus: Corpus
+    cohorts: dict[str, Cohort]
+    report: ExclusionReport
+    fmri: dict[str, dict[str, Cohort]]
+    tags: dict[str, str]
+
+
+def load_humans(cfg: DictConfig, data=None) -> Humans:
+    """The human data of ``cfg.data`` (or of ``data``, built from it) for ``cfg.analysis.groups``."""
+    data = data or human_data(cfg)
     corpus = data.corpus()
     cohorts, report = data.cohorts(corpus, list(cfg.analysis.groups))
     fmri = {}
@@ -47,7 +61,7 @@ def load_humans(cfg: DictConfig):
             fmri = data.fmri_cohorts(corpus, list(cfg.analysis.groups), report)
         else:
             log.info("analysis.fmri: skipped, data=%s has no fMRI recordings (only data=reading_brain).", cfg.data.name)
-    return corpus, cohorts, report, fmri
+    return Humans(corpus, cohorts, report, fmri, data.provenance())
 
 
 def _output_dir() -> Path:
@@ -64,13 +78,18 @@ def _sweep_tag() -> dict:
 
 
 def run(cfg: DictConfig) -> dict | None:
-    """Run one job; returns its summary metrics, or None when a FINISHED run already has this config."""
+    """Run one job; returns its summary metrics, or None when a FINISHED run already has this config.
+
+    Every setting is checked (registry entry, options, the data and source nodes) before any data is read
+    and before an MLflow run exists.
+    """
     spec = resolve_model(cfg)
     name = run_name(cfg)
     fmri_score(cfg)
-    score_options(cfg)                          # config errors before any data is read or run created
+    score_options(cfg)
+    data, source = human_data(cfg), attention_source(cfg, spec)
     if not sharding.is_main():
-        return _assist(cfg, spec)
+        return _assist(cfg, data, source)
     client = MlflowClient(tracking_uri(cfg))
     experiment_id = prepare_store(cfg)
     digest = config_hash(cfg)
@@ -85,7 +104,7 @@ def run(cfg: DictConfig) -> dict | None:
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
     log.info("MLflow run %s (%s) in %s", name, run_id, tracking_uri(cfg))
     try:
-        summary = _analyze(cfg, spec, RunLog(client, run_id, _output_dir()))
+        summary = _analyze(cfg, spec, data, source, RunLog(client, run_id, _output_dir()))
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -101,24 +120,26 @@ def _agree_to_skip(cfg: DictConfig, skip: bool | None) -> bool:
     return sharding.broadcast(skip)
 
 
-def _assist(cfg: DictConfig, spec: ModelSpec) -> None:
+def _assist(cfg: DictConfig, data, source) -> None:
     """A source=deepspeed rank other than 0: extract this rank's heads for rank 0; never log."""
     if _agree_to_skip(cfg, None):
         return None
-    attention_source(cfg, spec).load(human_data(cfg).corpus())
+    source.load(data.corpus())
     return None
 
 
-def _analyze(cfg: DictConfig, spec: ModelSpec, sink: RunLog) -> dict:
+def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog) -> dict:
     sink.params(flatten(job_config(cfg)))
     if (sink.out / ".hydra").is_dir():
         sink.folder(sink.out / ".hydra", ".hydra")
 
-    corpus, cohorts, report, fmri_cohorts = load_humans(cfg)
-    log.info("%s", report.format())
-    sink.table("reports/exclusions.csv", report.to_frame(), index=False)
+    humans = load_humans(cfg, data)
+    corpus, cohorts, fmri_cohorts = humans.corpus, humans.cohorts, humans.fmri
+    log.info("%s", humans.report.format())
+    sink.tags(humans.tags)
+    sink.table("reports/exclusions.csv", humans.report.to_frame(), index=False)
 
-    output = attention_source(cfg, spec).load(corpus)
+    output = source.load(corpus)
     store = output.store
     spec.check(store, output.tags.get("attention_input", cfg.source.name))
     sink.tags(output.tags)

@@ -7,20 +7,23 @@ from collections.abc import Callable
 from omegaconf import DictConfig
 
 from attnhuman.app import comparison, job
-from attnhuman.app.config import CompactConfigError
-from attnhuman.errors import ConfigError
+from attnhuman.app.config import CompactConfigError, CompactDataError
+from attnhuman.errors import ConfigError, DataError
 
 
 def one_message(command: Callable[[DictConfig], object]) -> Callable[[DictConfig], object]:
-    """``command`` with any ConfigError raised as one message that Hydra prints without a traceback."""
+    """``command`` with any ConfigError or DataError raised as one message that Hydra prints without a traceback
+    (``HYDRA_FULL_ERROR=1`` shows the trace)."""
     @functools.wraps(command)
     def run(cfg: DictConfig):
         try:
             return command(cfg)
+        except (CompactConfigError, CompactDataError):
+            raise
         except ConfigError as e:
-            if isinstance(e, CompactConfigError):
-                raise
             raise CompactConfigError(str(e)) from e
+        except DataError as e:
+            raise CompactDataError(str(e)) from e
     return run
 
 

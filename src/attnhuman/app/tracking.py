@@ -14,9 +14,11 @@ from pathlib import Path
 import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from mlflow.entities import Metric, Param
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
+from attnhuman.errors import DataError
 from attnhuman.reporting.figures import save
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,18 @@ def _artifact_location(cfg: DictConfig, uri: str) -> str | None:
 def prepare_store(cfg: DictConfig) -> str:
     """Create the store (and its schema) and the experiment if needed; returns the experiment id."""
     uri = tracking_uri(cfg)
-    if uri.startswith("sqlite:///"):
-        Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-    client = MlflowClient(uri)
-    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
-    if experiment is not None:
-        return experiment.experiment_id
-    return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(cfg, uri))
+    try:
+        if uri.startswith("sqlite:///"):
+            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
+        client = MlflowClient(uri)
+        experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+        if experiment is not None:
+            return experiment.experiment_id
+        return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(cfg, uri))
+    except (OSError, MlflowException) as e:
+        raise DataError(f"MLflow store {uri} cannot be opened or created ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:300]}). Make its folder writable, or set mlflow.tracking_uri "
+                        "(or $MLFLOW_TRACKING_URI) to another store.") from e
 
 
 def sweep_id(sweep_dir: str) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from attnhuman.attention.extract import Extraction
-from attnhuman.attention.store import AttentionStore
+from attnhuman.attention.store import AttentionStore, validate
 from attnhuman.corpus import Corpus
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,8 @@ def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus)
 
 
 class ExtractionCache:
-    """Extractions on disk by key; an unreadable or mismatching file is reported and recomputed."""
+    """Extractions on disk by key; a file that is unreadable, of another key or corpus, or fails the checks of
+    imported attention (:func:`attnhuman.attention.store.validate`) is reported and recomputed."""
 
     def __init__(self, folder: Path):
         self.folder = Path(folder).expanduser()
@@ -46,8 +47,7 @@ class ExtractionCache:
                 store = AttentionStore(z["attention"], z["n_words"], z["sentences_per_article"])
                 extraction = Extraction(store, z["nll"], z["n_tokens"], json.loads(str(z["alignment"])),
                                         float(z["extract_s"]), cached=True)
-            if not np.isfinite(store.attention).all():
-                raise ValueError("non-finite attention")
+            validate(store, corpus, str(path))
         except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
             log.warning("Cache file %s is unusable (%s); recomputing it.", path, e)
             path.unlink(missing_ok=True)
@@ -63,3 +63,12 @@ class ExtractionCache:
                  alignment=json.dumps(extraction.alignment), extract_s=extraction.extract_s)
         partial.replace(self.path(key))
         return self.path(key)
+
+    def save_or_warn(self, key: str, extraction: Extraction) -> Path | None:
+        """:meth:`save`, but a cache that cannot be written only costs a warning: the extraction is kept."""
+        try:
+            return self.save(key, extraction)
+        except OSError as e:
+            log.warning("Could not write the extraction cache %s (%s): this run goes on with the extraction in "
+                        "memory; set source.cache_dir to a writable folder to keep it.", self.path(key), e)
+            return None

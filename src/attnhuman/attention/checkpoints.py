@@ -97,7 +97,7 @@ class Checkpoint:
     location: str
     label: str
     tokenizer: object
-    identity: str        # what the weights are: file hash, folder fingerprint or random seed + architecture
+    identity: str        # what the weights are: content hash of the files, or random seed + architecture
     trust_remote_code: bool = False
     architecture: dict | None = None
     seed: int = 0
@@ -140,9 +140,9 @@ def open_checkpoint(location: str, label: str, *, trust_remote_code: bool = Fals
     else:
         folder = _folder(location, label)
         tok = _tokenizer(folder, trust_remote_code=trust_remote_code)
-        weights = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
+        files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
         identity = "folder:" + hashlib.sha256(json.dumps(
-            [(p.name, p.stat().st_size) for p in weights] + [(folder / "config.json").read_text()]).encode()).hexdigest()
+            [(p.name, _fingerprint(p, cache_dir)) for p in files]).encode()).hexdigest()
     return Checkpoint(location, label, tok, identity, trust_remote_code, architecture, seed, cache_dir)
 
 

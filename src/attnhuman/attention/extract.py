@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 from attnhuman.attention.align import AlignmentStats, merge_matrix, token_words
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus
+from attnhuman.errors import DataError
 
 
 @dataclass
@@ -61,6 +62,7 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own.
     """
     texts, span_start = model_inputs(corpus, prefix)
+    check_context(model.config, tokenizer, texts, corpus)
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -104,6 +106,20 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
             bar.update(len(batch))
     store = AttentionStore(attention, corpus.n_words.copy(), corpus.sentences_per_article.copy())
     return Extraction(store, nll, n_tokens, stats.as_metrics(), time.perf_counter() - start)
+
+
+def check_context(config, tokenizer, texts: list[str], corpus: Corpus) -> None:
+    """Raise DataError when an input is longer than the model's context: it is never cut to fit."""
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if not limit:
+        return
+    lengths = np.array([len(ids) for ids in tokenizer(texts)["input_ids"]])
+    too_long = np.flatnonzero(lengths > limit)
+    if too_long.size:
+        k = int(too_long[0])
+        raise DataError(f"{too_long.size} of {len(texts)} inputs are longer than the model's context of {limit} "
+                        f"tokens; first: sentence {corpus.label(k)} with {lengths[k]} tokens (prefix included). "
+                        "Each sentence is read whole, never cut: shorten it or choose a model with a longer context.")
 
 
 def _check_attentions(attentions, n_layers: int) -> list[torch.Tensor]:

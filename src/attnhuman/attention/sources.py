@@ -18,6 +18,7 @@ from attnhuman.attention.extract import extract, peak_rss_mb
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
+from attnhuman.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,11 @@ class ReleasedSource:
     """Attention released by a paper's authors, validated against the corpus on import."""
 
     path: Path
+
+    def __post_init__(self):
+        if not Path(self.path).exists():
+            raise DataError(f"attention input {self.path} does not exist: give a packed .npz file or a folder "
+                            "of native '*layer<k>.npy' files (source.path), or source.root.")
 
     def load(self, corpus: Corpus) -> SourceOutput:
         return SourceOutput(load_attention(self.path, corpus), {"attention_input": str(Path(self.path).resolve())})
@@ -59,6 +65,12 @@ class ModelSource:
     cache: bool = True
     cache_dir: Path | None = None
     checkpoint_cache_dir: Path | None = None
+
+    def __post_init__(self):
+        if self.dtype not in DTYPES:
+            raise ConfigError(f"source.dtype={self.dtype!r}: choose one of {sorted(DTYPES)}")
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise ConfigError(f"source.batch_size={self.batch_size!r}: a positive number of sentences per forward pass")
 
     def _tp_size(self) -> int | None:
         return None
@@ -90,7 +102,7 @@ class ModelSource:
                 return SourceOutput(None)
             result.store.attention = attention
             if self.cache:
-                cache.save(key, result)
+                cache.save_or_warn(key, result)
         n_tokens = int(result.n_tokens.sum())
         metrics = {"ntp_loss": result.ntp_loss, "ntp_loss_per_len": result.ntp_loss_per_len,
                    "extract_s": result.extract_s, "tokens_per_s": n_tokens / result.extract_s, "load_s": load_s,

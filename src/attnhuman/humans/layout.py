@@ -8,6 +8,7 @@ from attnhuman.errors import DataError
 
 GROUP_FILE_SUFFIX = {"L1": "p1", "L2": "p2"}
 REGIONS = ("angular", "anterior", "inferior", "middle", "superior")
+MAX_COUNT = 100.0    # saccades between two words of one sentence, per reader: more is a damaged file
 
 
 def square_matrix(matrix, nan: float | None = 0.0) -> np.ndarray | None:
@@ -27,8 +28,10 @@ def check_layout(data, corpus: Corpus, what: str) -> None:
     if counts != corpus.sentences_per_article.tolist():
         raise DataError(f"{what}: expected {len(corpus.sentences_per_article)} articles with "
                         f"{corpus.sentences_per_article.tolist()} sentences, found "
-                        f"{counts if counts is not None else type(data).__name__}. The file does not "
-                        "match the corpus text; check data.root.")
+                        f"{counts if counts is not None else type(data).__name__}. This file and the corpus text "
+                        "(sentences_p1.txt: one sentence per line, one blank line between articles) disagree: "
+                        "restore whichever was edited or truncated (data.verify names the files that differ "
+                        "from the release).")
 
 
 def sentence_matrices(data) -> list:
@@ -62,3 +65,27 @@ def subject_mismatch(usable, included, ids, k: int, n: int) -> str | None:
         return (f"the text has {n} words, {len(subjects)} subjects (first {subjects[0]}) have "
                 f"{' / '.join(f'{x}x{x}' for x in sizes)} matrices")
     return None
+
+
+def check_counts(matrix: np.ndarray, what: str) -> None:
+    """Raise DataError when the lower triangle of a saccade-count matrix holds a value that no count can be:
+    infinite, negative, or above MAX_COUNT (NaN is left to the caller: it excludes the sentence)."""
+    cells = matrix[np.tril_indices(len(matrix))]
+    bad = ~np.isnan(cells) & ~((cells >= 0) & (cells <= MAX_COUNT))
+    if bad.any():
+        i, j = (int(x[np.argmax(bad)]) for x in np.tril_indices(len(matrix)))
+        value = float(cells[np.argmax(bad)])
+        raise DataError(f"{what}: cell (row {i}, column {j}) is {value!r}; saccade counts are finite, "
+                        f">= 0 and at most {MAX_COUNT:g}. The file is damaged or not a count file: restore it "
+                        "from the release (data.verify lists the files that differ from it).")
+
+
+def check_distinct(targets: np.ndarray, subjects: list[str], what: str) -> None:
+    """Raise DataError when two subjects have identical data in every kept cell (a subject copied twice)."""
+    _, first, inverse = np.unique(targets.T, axis=0, return_index=True, return_inverse=True)
+    copies = np.flatnonzero(first[inverse.ravel()] != np.arange(targets.shape[1]))
+    if copies.size:
+        a, b = subjects[int(first[inverse.ravel()[copies[0]]])], subjects[int(copies[0])]
+        raise DataError(f"{what}: {a} and {b} have identical data in every kept cell ({copies.size} such "
+                        f"duplicate subject(s)): one subject stored twice? Restore the file, or leave one out "
+                        f"with data.exclude_subjects.")

@@ -19,6 +19,8 @@ from attnhuman.humans.fmri import load_fmri_cohorts
 from attnhuman.humans.layout import (
     GROUP_FILE_SUFFIX,
     REGIONS,
+    check_counts,
+    check_distinct,
     check_exclusions,
     check_layout,
     roi_file,
@@ -51,6 +53,9 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
     mean_raw = load_pickle(mean_path)
     check_layout(mean_raw, corpus, str(mean_path))
     means = [square_matrix(m, nan=None) for m in sentence_matrices(mean_raw)]
+    for k, m in enumerate(means):
+        if m is not None:
+            check_counts(m, f"{mean_path}, sentence {corpus.label(k)}")
 
     kind, sources = subject_sources(release, group, subjects)
     n_subjects = {len(d) for d in sources.values()}
@@ -83,6 +88,9 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
                 if array is None:
                     bad.append(k)
                 else:
+                    if kind == "counts":
+                        check_counts(array, f"{release.root / f'saccade_num_{GROUP_FILE_SUFFIX[group]}.pkl'}, "
+                                            f"subject {sid}, sentence {corpus.label(k)}")
                     per_sentence[k].append(array)
             if bad:
                 report.add(group, "region", f"{sid} {source}",
@@ -131,6 +139,7 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
         report.add(group, "subject", ids[included[column]],
                    "the same value in every kept cell (no saccade transitions): R2 is undefined")
     subjects = [ids[s] for c, s in enumerate(included) if not constant[c]]
+    check_distinct(targets[:, ~constant], subjects, f"[{group}] {', '.join(sources)} data")
     return Cohort(group, subjects, keep, mask, targets[:, ~constant], mean, kind)
 
 
@@ -161,6 +170,10 @@ class ReadingBrain:
     exclude: dict = field(default_factory=dict)
 
     has_fmri = True
+
+    def provenance(self) -> dict[str, str]:
+        """Tags of the run: the release files read so far that differ from the release (``data_modified``)."""
+        return {"data_modified": ", ".join(self.release.modified) or "none"}
 
     def corpus(self) -> Corpus:
         return load_corpus(self.release)

@@ -7,13 +7,14 @@ missing and how to provide it.
 """
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from attnhuman.errors import DataError
+from attnhuman.errors import ConfigError, DataError
 from attnhuman.files import sha256
 
 # The public release, pinned to commits: pickles from scaling_finetuning, the text from ffn_composition_analysis,
@@ -42,15 +43,23 @@ CHECKSUMS = {
     "roi_activations/L2/activations_middle_p2.pkl": "0976e0099dbe276edf4b0d1880e05106a812e4b441116e98b3d160cda270ffdc",
     "roi_activations/L2/activations_superior_p2.pkl": "51654ed902d141cffea32db09c55215f9c2d5cdbfe12a544ff4680d20ab434fd",
 }
+log = logging.getLogger(__name__)
 TEXT_FILE = "sentences_p1.txt"
+VERIFY = ("warn", "strict", "off")
 
 
 class Release:
-    """The Reading Brain files under one folder, fetched on demand."""
+    """The Reading Brain files under one folder, fetched on demand.
+
+    ``verify``: what a local release file whose SHA-256 differs from the pinned one does: ``warn`` (logged,
+    listed in :attr:`modified`), ``strict`` (DataError) or ``off`` (not hashed).
+    """
 
     def __init__(self, root: str | Path | None = None, *, download: bool = True,
                  cache_dir: str | Path | None = None, pickles_url: str = PICKLES_URL, text_url: str = TEXT_URL,
-                 timeout_s: float = 60.0):
+                 timeout_s: float = 60.0, verify: str = "warn"):
+        if verify not in VERIFY:
+            raise ConfigError(f"data.verify={verify!r}: choose one of {list(VERIFY)}")
         root = root or os.environ.get("READING_BRAIN_DIR") or cache_dir
         if not root:
             raise DataError("No Reading Brain folder: give data.root (or $READING_BRAIN_DIR) or a cache folder.")
@@ -59,6 +68,9 @@ class Release:
         self.pickles_url = pickles_url.rstrip("/")
         self.text_url = text_url
         self.timeout_s = timeout_s
+        self.verify = verify
+        self.modified: list[str] = []      # local release files that differ from the release
+        self._checked: set[str] = set()
 
     def url(self, name: str) -> str:
         return self.text_url if name == TEXT_FILE else f"{self.pickles_url}/{name}"
@@ -70,6 +82,7 @@ class Release:
         """Local path of release file ``name``, downloading and verifying it if missing."""
         target = self.root / name
         if target.is_file():
+            self._check(name, target)
             return target
         how = (f"Put the file there by hand (from {self.url(name)}), or point data.root "
                f"(or $READING_BRAIN_DIR) at a folder with the release layout"
@@ -84,6 +97,20 @@ class Release:
             raise DataError(f"Reading Brain file '{name}' is missing from {self.root} and could not be "
                             f"downloaded from {self.url(name)} ({e}). {how}.") from e
         return target
+
+    def _check(self, name: str, path: Path) -> None:
+        """Compare a local release file with its pinned SHA-256 once, as ``verify`` says."""
+        if self.verify == "off" or name not in CHECKSUMS or name in self._checked:
+            return
+        self._checked.add(name)
+        if sha256(path) == CHECKSUMS[name]:
+            return
+        message = (f"{path} differs from the Reading Brain release (SHA-256 is not {CHECKSUMS[name][:12]}...): "
+                   "its numbers are not the release's")
+        if self.verify == "strict":
+            raise DataError(f"{message}. Restore the file (delete it to download it again) or set data.verify=warn.")
+        log.warning("%s; the run is tagged data_modified (data.verify=strict refuses such files).", message)
+        self.modified.append(name)
 
     def _fetch(self, name: str, target: Path) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -338,8 +338,13 @@ class Simulation:
     reference: np.ndarray | None = None
     reference_weight: float = 0.0
     max_fixations_per_word: int = 20
+    modified_files: tuple[str, ...] = ()     # files of the corpus text that differ from their release
 
     has_fmri = False
+
+    def provenance(self) -> dict[str, str]:
+        """Tags of the run: the corpus files that differ from their release (``data_modified``)."""
+        return {"data_modified": ", ".join(self.modified_files) or "none"}
 
     def corpus(self) -> Corpus:
         return self.corpus_text
