@@ -20,14 +20,29 @@ def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
                             f"hydra.sweep.dir={tmp_path}/multirun", *common],
                            capture_output=True, text=True, env=env, cwd=ROOT)
     assert sweep.returncode == 0, sweep.stderr[-3000:]
+    # a newer run of the same name scored another way must not replace the sweep's run in a comparison
+    other = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), "source=released", "model=llama", "size=30b",
+                            f"source.path={LLAMA30 / 'packed_plain.npz'}", "analysis.score=cv", "analysis.fmri=false",
+                            *common], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert other.returncode == 0, other.stderr[-3000:]
     cli = subprocess.run([sys.executable, str(ROOT / "src" / "compare.py"), "compare.filter=\"tags.source = 'released'\"",
                           *common], capture_output=True, text=True, env=env, cwd=ROOT)
     assert cli.returncode == 0, cli.stderr[-3000:]
+    # the same sweep again: both jobs are skipped, and its comparison still holds both
+    resumed = [f"hydra.sweep.dir={tmp_path}/multirun2" if a.startswith("hydra.sweep.dir=") else a for a in sweep.args]
+    again = subprocess.run(resumed, capture_output=True, text=True, env=env, cwd=ROOT)
+    assert again.returncode == 0 and (again.stdout + again.stderr).count("Skipping llama-30b") == 2, again.stderr[-3000:]
 
     client = MlflowClient(env["MLFLOW_TRACKING_URI"])
-    found = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.kind = 'comparison'")
-    assert len(found) == 2 and {r.data.tags.get("sweep") is None for r in found} == {True, False}
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found = client.search_runs(experiments, "tags.kind = 'comparison'", order_by=["attributes.start_time ASC"])
+    assert [r.data.tags.get("sweep") is None for r in found] == [False, True, False]
+    jobs = {r.info.run_id for r in client.search_runs(experiments, "tags.source = 'released' and params.\"analysis.score\" = 'insample'")}
     for run in found:
+        assert run.data.metrics["n_runs"] == 2 and set(run.data.tags["compared_runs"].split(", ")) == jobs
+    left_out = pd.read_csv(client.download_artifacts(found[1].info.run_id, "tables/left_out.csv", str(tmp_path / "l")))
+    assert list(left_out.reason) == ["scored on other data settings or analysis options than this comparison"]
+    for run in found[:2]:
         folder = client.download_artifacts(run.info.run_id, "", str(tmp_path / run.info.run_id))
         for table in ("divergence", "resemblance", "trivial_humans", "layer_tests", "correlations"):
             assert (tmp_path / run.info.run_id / "tables" / f"{table}.csv").is_file()

@@ -77,12 +77,18 @@ def test_finished_config_is_skipped_unless_rerun(llama_run):
 
 
 def test_sweep_marks_a_failed_job_and_goes_on(tmp_path):
-    """A job that fails on its data is FAILED, the others run, the sweep exits non-zero."""
+    """A job that fails on its data is FAILED, the others run and are compared, the sweep exits non-zero."""
     proc = main(tmp_path, "-m", "source=released", "model=llama", "size=7b,30b", f"data.root={READING_BRAIN}",
                 f"source.path={LLAMA30 / 'packed_plain.npz'}", "analysis.fmri=false", check=False)
     assert proc.returncode != 0
-    jobs = {r.info.run_name: r.info.status for r in runs(tmp_path)[1] if r.data.tags.get("kind") != "comparison"}
+    client, found = runs(tmp_path)
+    jobs = {r.info.run_name: r.info.status for r in found if r.data.tags.get("kind") != "comparison"}
     assert jobs == {"llama-7b-base-none": "FAILED", "llama-30b-base-none": "FINISHED"}
+    [comparison] = [r for r in found if r.data.tags.get("kind") == "comparison"]     # for the jobs that finished
+    assert comparison.data.metrics["n_runs"] == 1 and comparison.data.metrics["n_left_out"] == 1
+    left_out = pd.read_csv(client.download_artifacts(comparison.info.run_id, "tables/left_out.csv", str(tmp_path)))
+    assert left_out.to_dict("records") == [{"run": "job llama-7b-base-none",
+                                            "reason": "no FINISHED run (it failed or did not run)"}]
     assert "60 layers x 52 heads, but the registry says llama 7b has 32 x 32" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -1,4 +1,4 @@
-"""The Hydra callback: prepares the MLflow store before any job, and ends every sweep with its comparison run."""
+"""The Hydra callback: prepares the MLflow store before any job (the sweeper ends a sweep with its comparison)."""
 from __future__ import annotations
 
 import logging
@@ -6,8 +6,7 @@ import logging
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from attnhuman.app import comparison
-from attnhuman.app.tracking import prepare_store, sweep_id, tracking_uri
+from attnhuman.app.tracking import prepare_store, tracking_uri
 from attnhuman.attention import sharding
 from attnhuman.errors import DataError
 
@@ -37,12 +36,3 @@ class TrackingCallback(Callback):
         except DataError:
             return False
         return True
-
-    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        """The comparison run over this sweep's runs (``compare.after_sweep``)."""
-        if sharding.is_main() and config.compare.after_sweep:
-            try:
-                comparison.run(config, sweep=sweep_id(config.hydra.sweep.dir))
-            except Exception:
-                log.exception("The comparison run of this sweep failed; run `python src/compare.py` to retry.")
-                raise

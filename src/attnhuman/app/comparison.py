@@ -12,12 +12,13 @@ import tempfile
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import pandas as pd
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from attnhuman.analysis.bias import head_count_bias
 from attnhuman.analysis.trivial import human_table
-from attnhuman.app.config import flatten
+from attnhuman.app.config import flatten, humans_hash
 from attnhuman.app.job import human_data
 from attnhuman.app.tracking import RunLog, prepare_store, tracking_uri
 from attnhuman.comparison.runs import Run, find_pairs, latest_per_job
@@ -29,6 +30,7 @@ from attnhuman.comparison.tables import (
     resemblance_table,
     trivial_difference_table,
 )
+from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
 from attnhuman.reporting.figures import comparison_figures
 from attnhuman.reporting.report import write_report
@@ -37,15 +39,51 @@ log = logging.getLogger(__name__)
 COMPARISON_TAG = "comparison"
 
 
-def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, data_name: str,
-                workdir: Path) -> tuple[list[Run], list[str]]:
-    """FINISHED job runs on ``data_name`` matching ``filter_string``; the latest run per (name, source)."""
-    query = f"attributes.status = 'FINISHED' and params.\"data.name\" = '{data_name}'"
+def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, data_name: str, workdir: Path,
+                humans: str | None = None, data_modified: str | None = None,
+                jobs: list[tuple[str, str]] | None = None) -> tuple[list[Run], list[str]]:
+    """FINISHED job runs on ``data_name`` matching ``filter_string`` and notes on every run or job left out.
+
+    ``humans`` / ``data_modified``: runs scored on other data settings, analysis options or data contents are
+    left out. ``jobs``: ``[(run name, config hash)]`` of a sweep: the newest FINISHED run of each (a resumed
+    sweep's skipped jobs included); a job without one is noted. Then the newest run per (name, source).
+    """
+    query = f"attributes.status = 'FINISHED' and params.\"data.name\" = {quoted(data_name)}"
     if filter_string:
         query += f" and {filter_string}"
-    found = client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"], max_results=5000)
-    return latest_per_job([_run(client, r, workdir / r.info.run_id) for r in found
-                           if r.data.tags.get("kind") != COMPARISON_TAG])
+    found = [r for r in client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"],
+                                           max_results=5000) if r.data.tags.get("kind") != COMPARISON_TAG]
+    notes = []
+    if jobs is not None:
+        wanted = {digest for _, digest in jobs}
+        newest = {}
+        for r in found:
+            if r.data.tags.get("config_hash") in wanted:
+                newest.setdefault(r.data.tags["config_hash"], r)
+        notes += [f"job {name}: no FINISHED run (it failed or did not run)" for name, digest in jobs
+                  if digest not in newest]
+        found = list(newest.values())
+    kept = []
+    for r in found:
+        label = f"{r.info.run_name} ({r.info.run_id})"
+        if humans is not None and r.data.tags.get("humans_hash") != humans:
+            notes.append(f"{label}: scored on other data settings or analysis options than this comparison"
+                         if "humans_hash" in r.data.tags else
+                         f"{label}: made before runs recorded what they were scored on; run it again to compare it")
+        elif data_modified is not None and r.data.tags.get("data_modified", "none") != data_modified:
+            notes.append(f"{label}: its data files differ from this comparison's (data_modified: "
+                         f"{r.data.tags.get('data_modified', 'none')} vs {data_modified})")
+        else:
+            kept.append(r)
+    runs, older = latest_per_job([_run(client, r, workdir / r.info.run_id) for r in kept])
+    return runs, notes + older
+
+
+def quoted(value: str) -> str:
+    """``value`` as an MLflow filter string literal."""
+    if "'" in value:
+        raise DataError(f"{value!r} cannot be used in an MLflow filter (it holds a single quote).")
+    return f"'{value}'"
 
 
 def _run(client: MlflowClient, found, folder: Path) -> Run:
@@ -61,28 +99,35 @@ def _run(client: MlflowClient, found, folder: Path) -> Run:
     return Run(run_id, found.info.run_name, found.data.tags, found.data.params, found.data.metrics, fetch, history)
 
 
-def run(cfg: DictConfig, sweep: str | None = None) -> str | None:
-    """Create the comparison run over the selected runs (``sweep``: only that sweep's); returns its id."""
+def run(cfg: DictConfig, sweep: str | None = None, jobs: list[tuple[str, str]] | None = None) -> str | None:
+    """Create the comparison run over the selected runs; returns its id (None when there is nothing to compare).
+
+    ``sweep`` and ``jobs`` (``[(run name, config hash)]``): the comparison of a sweep, over its jobs' runs.
+    """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory(prefix="attnhuman-compare-") as workdir:
-        return _compare(cfg, sweep, Path(workdir))
+        return _compare(cfg, sweep, jobs, Path(workdir))
 
 
-def _compare(cfg: DictConfig, sweep: str | None, workdir: Path) -> str | None:
+def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | None:
     options = cfg.compare
     client = MlflowClient(tracking_uri(cfg))
     experiment_id = prepare_store(cfg)
-    filter_string = f"tags.sweep = '{sweep}'" if sweep else options.filter
-    runs, notes = select_runs(client, experiment_id, filter_string, cfg.data.name, workdir)
-    if not runs:
-        log.warning("No FINISHED runs match %r on data=%s: nothing to compare.", filter_string, cfg.data.name)
-        return None
-    log.info("Comparing %d runs: %s", len(runs), ", ".join(r.label for r in runs))
     groups = list(cfg.analysis.groups)
-    pairs = find_pairs(runs, (options.reference.a, options.reference.b))
     data = human_data(cfg)                      # the humans of the compared runs' data settings
     corpus = data.corpus()
     cohorts, _ = data.cohorts(corpus, groups)
+    filter_string = "" if jobs is not None else options.filter
+    runs, notes = select_runs(client, experiment_id, filter_string, cfg.data.name, workdir, humans_hash(cfg),
+                              data.provenance()["data_modified"], jobs)
+    for note in notes:
+        log.info("Left out: %s", note)
+    if not runs:
+        log.warning("No FINISHED runs to compare on data=%s (%s).", cfg.data.name,
+                    f"sweep {sweep}" if sweep else f"filter {filter_string!r}")
+        return None
+    log.info("Comparing %d runs: %s", len(runs), ", ".join(r.label for r in runs))
+    pairs = find_pairs(runs, (options.reference.a, options.reference.b))
     sources = {cfg.data.name: cohorts}
     if cfg.data.name != "synthetic":           # the same analysis on simulated readers of the same corpus
         sources["simulated"] = simulate_cohorts(corpus, {g: DEFAULT_GROUPS[g] for g in cohorts
@@ -106,12 +151,16 @@ def _compare(cfg: DictConfig, sweep: str | None, workdir: Path) -> str | None:
     write_report(out / "report.md", runs, pairs, tables, figures, notes, options)
 
     name = f"comparison-{Path(sweep).parent.name}-{Path(sweep).name}" if sweep else "comparison"
+    pd.DataFrame([n.split(": ", 1) for n in notes], columns=["run", "reason"]).to_csv(
+        out / "tables" / "left_out.csv", index=False)
     comparison = client.create_run(experiment_id, run_name=name,
                                    tags={"kind": COMPARISON_TAG, "n_runs": str(len(runs)),
+                                         "compared_runs": ", ".join(r.run_id for r in runs)[:5000],
                                          **({"sweep": sweep} if sweep else {})})
     sink = RunLog(client, comparison.info.run_id, out)
     sink.params({"filter": filter_string or "(all)", "runs": ", ".join(r.label for r in runs)[:6000],
                  **flatten({"compare": OmegaConf.to_container(options, resolve=True)}), "data.name": cfg.data.name})
+    sink.metrics({"n_runs": len(runs), "n_pairs": len(pairs), "n_left_out": len(notes)})
     sink.folder(out)
     client.set_terminated(sink.run_id, "FINISHED")
     log.info("Comparison run %s (%s): %d tables, %d figures, report.md", name, sink.run_id, len(tables), len(figures))

@@ -94,8 +94,7 @@ def run_name(cfg: DictConfig) -> str:
 def job_config(cfg: DictConfig) -> dict:
     """The resolved job config without the keys that do not change results: the model's description and its
     chosen registry entry (``model_size``) instead of every size, ``size`` and ``tuning`` resolved."""
-    container = OmegaConf.to_container(cfg, resolve=True)
-    job = {k: v for k, v in container.items() if k not in UNHASHED_KEYS}
+    job = _resolved(cfg, [k for k in cfg if k not in UNHASHED_KEYS])
     spec = resolve_model(cfg)
     model = job.pop("model")
     job["model"] = {k: v for k, v in model.items() if k not in ("sizes", "default_size")}
@@ -111,8 +110,30 @@ def _without_targets(tree):
     return tree
 
 
+def _resolved(cfg: DictConfig, keys: list[str]) -> dict:
+    """The resolved plain dict of ``keys`` of ``cfg`` (the ``hydra`` node is never resolved)."""
+    return OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True)
+
+
+def _digest(tree: dict) -> str:
+    return hashlib.sha256(json.dumps(tree, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def config_hash(cfg: DictConfig) -> str:
-    return hashlib.sha256(json.dumps(job_config(cfg), sort_keys=True, default=str).encode()).hexdigest()[:16]
+    """The job's identity: its resolved config (:func:`job_config`), equivalent forms normalised."""
+    return _digest(job_config(cfg))
+
+
+DATA_LOCATION_KEYS = ("root", "cache_dir", "download", "verify")   # where the data is, not what it is
+
+
+def humans_hash(cfg: DictConfig) -> str:
+    """The identity of what a run is scored against: the ``data`` settings but its location (the files' contents
+    are vouched for by the ``data_modified`` tag), and the ``analysis`` settings. A comparison holds only runs
+    with its own."""
+    tree = _without_targets(_resolved(cfg, ["data", "analysis", "paths"]))
+    data = {k: v for k, v in tree["data"].items() if k not in DATA_LOCATION_KEYS}
+    return _digest({"data": data, "analysis": tree["analysis"]})
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, str]:

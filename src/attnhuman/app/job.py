@@ -16,7 +16,16 @@ from attnhuman.analysis.fmri import fmri_summary, fmri_table
 from attnhuman.analysis.options import metric_key
 from attnhuman.analysis.resemblance import GroupResemblance, score_group
 from attnhuman.analysis.trivial import model_reliance
-from attnhuman.app.config import config_hash, flatten, fmri_score, job_config, resolve_model, run_name, score_options
+from attnhuman.app.config import (
+    config_hash,
+    flatten,
+    fmri_score,
+    humans_hash,
+    job_config,
+    resolve_model,
+    run_name,
+    score_options,
+)
 from attnhuman.app.factories import build
 from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, tracking_uri
 from attnhuman.attention import sharding
@@ -98,7 +107,7 @@ def run(cfg: DictConfig) -> dict | None:
         log.info("Skipping %s: FINISHED run %s has the same resolved config (rerun=true runs it again).",
                  name, previous.info.run_id)
         return None
-    tags = {"config_hash": digest, "model": spec.model, "size": spec.size, "tuning": spec.tuning,
+    tags = {"config_hash": digest, "humans_hash": humans_hash(cfg), "model": spec.model, "size": spec.size, "tuning": spec.tuning,
             "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family, "stage": spec.stage,
             **_sweep_tag()}
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id

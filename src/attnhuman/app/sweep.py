@@ -6,7 +6,10 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 from omegaconf import DictConfig
 
-from attnhuman.app.config import CompactConfigError, fmri_score, resolve_model, score_options
+from attnhuman.app import comparison
+from attnhuman.app.config import CompactConfigError, config_hash, fmri_score, run_name, score_options
+from attnhuman.app.tracking import sweep_id
+from attnhuman.attention import sharding
 from attnhuman.errors import ConfigError
 
 
@@ -19,20 +22,30 @@ def combinations(config: DictConfig, loader) -> list[str]:
     return out
 
 
-def check_jobs(config: DictConfig, loader, arguments: list[str]) -> int:
-    """Compose every job of the sweep and check its model and analysis options; raise listing every invalid job."""
+def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[str, str]]:
+    """Compose every job of the sweep and check its model and analysis options; raise listing every invalid job.
+
+    Returns ``[(run name, config hash)]`` of the jobs: the sweep's comparison is over their runs.
+    """
     overrides = OverridesParser.create().parse_overrides(list(arguments))
     jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-    problems = []
+    problems, identities = [], []
     for job in jobs:
         try:
             job_cfg = loader.load_sweep_config(config, list(job))
-            resolve_model(job_cfg)
             score_options(job_cfg)
             fmri_score(job_cfg)
+            identities.append((run_name(job_cfg), config_hash(job_cfg)))
         except (HydraException, ConfigError) as e:
             problems.append(f"  {' '.join(job)}: {str(e).strip().splitlines()[0]}")
     if problems:
         raise CompactConfigError("Invalid sweep, no job was started:\n" + "\n".join(problems)
                                  + "\nValid model/size combinations: " + ", ".join(combinations(config, loader)))
-    return len(jobs)
+    return identities
+
+
+def end_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> None:
+    """The sweep's comparison run over its jobs' FINISHED runs (``compare.after_sweep``), on rank 0; it runs
+    when some jobs failed too, and its own failure fails the command."""
+    if sharding.is_main() and config.compare.after_sweep:
+        comparison.run(config, sweep=sweep_id(config.hydra.sweep.dir), jobs=jobs)

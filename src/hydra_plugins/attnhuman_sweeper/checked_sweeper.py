@@ -5,7 +5,7 @@ from typing import Any, List, Optional
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
 
-from attnhuman.app.sweep import check_jobs
+from attnhuman.app.sweep import check_jobs, end_sweep
 
 
 @dataclass
@@ -17,8 +17,12 @@ ConfigStore.instance().store(group="hydra/sweeper", name="checked", node=Checked
 
 
 class CheckedSweeper(BasicSweeper):
-    """Raises before any job runs when one job of the sweep does not compose or names no model."""
+    """Raises before any job runs when one job of the sweep does not compose or names no model; ends the sweep,
+    failed jobs or not, with the comparison run of its jobs."""
 
     def sweep(self, arguments: List[str]) -> Optional[Any]:
-        check_jobs(self.config, self.hydra_context.config_loader, arguments)
-        return super().sweep(arguments)
+        jobs = check_jobs(self.config, self.hydra_context.config_loader, arguments)
+        try:
+            return super().sweep(arguments)
+        finally:
+            end_sweep(self.config, jobs)
