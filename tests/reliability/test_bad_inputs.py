@@ -23,7 +23,7 @@ from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.reading_brain import load_cohorts
 from attnhuman.humans.release import Release
-from helpers import LLAMA30, READING_BRAIN, ROOT, compose_job, read_pickle, runs, write_pickle
+from helpers import LLAMA30, READING_BRAIN, ROOT, compose_job, main, read_pickle, runs, write_pickle
 
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
               "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 256}
@@ -233,3 +233,24 @@ def test_data_errors_print_one_message_before_any_run(tmp_path):
     assert proc.returncode == 1
     assert f"attention input {LLAMA30 / 'absent.npz'} does not exist" in proc.stderr
     assert "Traceback" not in proc.stderr and runs(tmp_path)[1] == []
+
+
+def test_changed_attention_file_is_run_again_not_skipped(tmp_path):
+    """The same config on other file contents is another job: its FINISHED run is not reused, and names show
+    data and score options that differ from the defaults."""
+    store = load_attention(LLAMA30 / "packed_plain.npz", Corpus.from_text(READING_BRAIN / "sentences_p1.txt"))
+    path = store.save(tmp_path / "attention.npz")
+    args = ["source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}", f"source.path={path}",
+            "analysis.fmri=false"]
+    main(tmp_path, *args)
+    main(tmp_path, *args)
+    assert len(runs(tmp_path)[1]) == 1                                  # same identity: skipped
+    store.attention[1] = store.attention[30]                            # other contents, same path and shape
+    AttentionStore(store.attention, store.n_words, store.sentences_per_article).save(path)
+    proc = main(tmp_path, *args)
+    first, second = runs(tmp_path)[1]
+    assert "Skipping" not in proc.stderr and first.data.tags["config_hash"] == second.data.tags["config_hash"]
+    assert first.data.tags["attention_fingerprint"] != second.data.tags["attention_fingerprint"]
+    assert first.data.metrics["resemblance_L1"] != second.data.metrics["resemblance_L1"]
+    main(tmp_path, "data=synthetic", "analysis.score=cv", *args[:-1])
+    assert runs(tmp_path)[1][-1].info.run_name == "llama-30b-base-none+synthetic+cv"

@@ -22,7 +22,8 @@ from attnhuman.attention.registry import ModelSpec
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
 
-UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra")   # they do not change a job's results
+UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra")
+DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs   # they do not change a job's results
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
 
 
@@ -87,8 +88,11 @@ def resolve_model(cfg: DictConfig) -> ModelSpec:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """``model-size-tuning-prefix``: the MLflow run name of a job."""
-    return f"{resolve_model(cfg).label}-{cfg.prefix.name}"
+    """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<data>`` for data other than Reading Brain
+    and ``+<options>`` for score options other than the paper's (``llama-30b-base-none+synthetic+cv``)."""
+    extras = [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
+    extras += [score_options(cfg).suffix] if score_options(cfg).suffix else []
+    return f"{resolve_model(cfg).label}-{cfg.prefix.name}" + "".join(f"+{e}" for e in extras)
 
 
 def job_config(cfg: DictConfig) -> dict:

@@ -1,6 +1,8 @@
 """One job: human data and the run's attention, every analysis, everything logged to MLflow (rank 0 only)."""
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import tempfile
 from dataclasses import dataclass
@@ -12,6 +14,7 @@ from hydra.types import RunMode
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
+from attnhuman import __version__
 from attnhuman.analysis.fmri import fmri_summary, fmri_table
 from attnhuman.analysis.options import metric_key
 from attnhuman.analysis.resemblance import GroupResemblance, score_group
@@ -102,12 +105,15 @@ def run(cfg: DictConfig) -> dict | None:
     client = MlflowClient(tracking_uri(cfg))
     experiment_id = prepare_store(cfg)
     digest = config_hash(cfg)
-    previous = finished_run(client, experiment_id, digest)
+    identity = {"config_hash": digest, "data_fingerprint": data.fingerprint(),
+                "attention_fingerprint": source.fingerprint(), "code_version": __version__}
+    identity["run_identity"] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+    previous = finished_run(client, experiment_id, identity["run_identity"])
     if _agree_to_skip(cfg, previous is not None and not cfg.rerun):
-        log.info("Skipping %s: FINISHED run %s has the same resolved config (rerun=true runs it again).",
-                 name, previous.info.run_id)
+        log.info("Skipping %s: FINISHED run %s has the same config, data, attention input and code version "
+                 "(rerun=true runs it again).", name, previous.info.run_id)
         return None
-    tags = {"config_hash": digest, "humans_hash": humans_hash(cfg), "model": spec.model, "size": spec.size, "tuning": spec.tuning,
+    tags = {**identity, "humans_hash": humans_hash(cfg), "model": spec.model, "size": spec.size, "tuning": spec.tuning,
             "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family, "stage": spec.stage,
             **_sweep_tag()}
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id

@@ -70,9 +70,9 @@ def sweep_id(sweep_dir: str) -> str:
     return str(Path(sweep_dir).resolve())
 
 
-def finished_run(client: MlflowClient, experiment_id: str, digest: str):
-    """The latest FINISHED run of this config hash, or None."""
-    runs = client.search_runs([experiment_id], f"tags.config_hash = '{digest}' and attributes.status = 'FINISHED'",
+def finished_run(client: MlflowClient, experiment_id: str, identity: str):
+    """The latest FINISHED run of this run identity (config, data, attention input, code version), or None."""
+    runs = client.search_runs([experiment_id], f"tags.run_identity = '{identity}' and attributes.status = 'FINISHED'",
                               order_by=["attributes.start_time DESC"], max_results=1)
     return runs[0] if runs else None
 

@@ -17,12 +17,12 @@ log = logging.getLogger(__name__)
 EXTRACTION_VERSION = "1"   # bump when the extraction code changes what it computes
 
 
-def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus) -> str:
-    """Model identity, tokenizer, prefix, dtype, corpus and extraction code version."""
+def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus | None) -> str:
+    """Model identity, tokenizer, prefix, dtype, corpus (None: left out) and extraction code version."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     tok = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
-    parts = [identity, hashlib.sha256(tok.encode()).hexdigest(), prefix, dtype,
-             hashlib.sha256("\n".join(corpus.sentences).encode()).hexdigest(), EXTRACTION_VERSION]
+    text = hashlib.sha256("\n".join(corpus.sentences).encode()).hexdigest() if corpus is not None else None
+    parts = [identity, hashlib.sha256(tok.encode()).hexdigest(), prefix, dtype, text, EXTRACTION_VERSION]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 

@@ -11,7 +11,6 @@ and GGUF files that a package ships in parts.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -22,7 +21,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from attnhuman.errors import DataError
-from attnhuman.files import sha256
+from attnhuman.files import fingerprint, tree_fingerprint
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -50,21 +49,6 @@ def _package_gguf(module: str, cache_dir: Path | None) -> tuple[Path, str]:
         path = Path(package.assemble(Path(cache_dir) / "gguf" / package.MODEL_NAME))
         return path.parent, path.name
     raise DataError(f"package '{module}' holds no .gguf file in {folder}.")
-
-
-def _fingerprint(path: Path, cache_dir: Path | None) -> str:
-    """sha256 of a file, remembered under ``cache_dir`` by (path, size, mtime) so large files are hashed once."""
-    stat = path.stat()
-    if cache_dir is None:
-        return sha256(path)
-    memo = Path(cache_dir) / "hashes" / hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
-    if memo.is_file():
-        return memo.read_text()
-    digest = sha256(path)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(digest)
-    return digest
-
 
 
 def _folder(checkpoint: str, label: str) -> Path:
@@ -136,13 +120,12 @@ def open_checkpoint(location: str, label: str, *, trust_remote_code: bool = Fals
     elif location.startswith("package:"):
         folder, gguf = _package_gguf(location.split(":", 1)[1], cache_dir)
         tok = _tokenizer(folder, gguf)
-        identity = f"gguf:{gguf}:{_fingerprint(folder / gguf, cache_dir)}"
+        identity = f"gguf:{gguf}:{fingerprint(folder / gguf, cache_dir)}"
     else:
         folder = _folder(location, label)
         tok = _tokenizer(folder, trust_remote_code=trust_remote_code)
-        files = sorted(p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json"))
-        identity = "folder:" + hashlib.sha256(json.dumps(
-            [(p.name, _fingerprint(p, cache_dir)) for p in files]).encode()).hexdigest()
+        files = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json")]
+        identity = "folder:" + tree_fingerprint(files, cache_dir)
     return Checkpoint(location, label, tok, identity, trust_remote_code, architecture, seed, cache_dir)
 
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from attnhuman.attention import sharding
 from attnhuman.attention.cache import ExtractionCache, cache_key
-from attnhuman.attention.checkpoints import DTYPES, open_checkpoint
+from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
 from attnhuman.attention.extract import extract, peak_rss_mb
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
+from attnhuman.files import tree_fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,17 @@ class ReleasedSource:
     """Attention released by a paper's authors, validated against the corpus on import."""
 
     path: Path
+    cache_dir: Path | None = None       # remembers file hashes
 
     def __post_init__(self):
         if not Path(self.path).exists():
             raise DataError(f"attention input {self.path} does not exist: give a packed .npz file or a folder "
                             "of native '*layer<k>.npy' files (source.path), or source.root.")
+
+    def fingerprint(self) -> str:
+        """What the attention is: the contents of the file (or of a native folder's layer files)."""
+        path = Path(self.path)
+        return "released:" + tree_fingerprint(sorted(path.glob("*.npy")) if path.is_dir() else [path], self.cache_dir)
 
     def load(self, corpus: Corpus) -> SourceOutput:
         return SourceOutput(load_attention(self.path, corpus), {"attention_input": str(Path(self.path).resolve())})
@@ -72,6 +80,20 @@ class ModelSource:
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"source.batch_size={self.batch_size!r}: a positive number of sentences per forward pass")
 
+    @cached_property
+    def checkpoint(self) -> Checkpoint:
+        """The checkpoint's tokenizer and weights identity (its weights are read only on a cache miss)."""
+        spec = self.spec
+        return open_checkpoint(spec.checkpoint, spec.label, trust_remote_code=self.trust_remote_code, seed=self.seed,
+                               tokenizer=spec.tokenizer, architecture=spec.architecture,
+                               cache_dir=self.checkpoint_cache_dir)
+
+    def fingerprint(self) -> str:
+        """What the attention will be: the extraction cache key (weights' contents, tokenizer, prefix, dtype, code)
+        without the corpus, which the data's fingerprint covers."""
+        c = self.checkpoint
+        return "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None)
+
     def _tp_size(self) -> int | None:
         return None
 
@@ -81,9 +103,7 @@ class ModelSource:
     def load(self, corpus: Corpus) -> SourceOutput:
         spec, tp_size = self.spec, self._tp_size()
         start = time.perf_counter()
-        checkpoint = open_checkpoint(spec.checkpoint, spec.label, trust_remote_code=self.trust_remote_code,
-                                     seed=self.seed, tokenizer=spec.tokenizer, architecture=spec.architecture,
-                                     cache_dir=self.checkpoint_cache_dir)
+        checkpoint = self.checkpoint
         key = cache_key(checkpoint.identity, checkpoint.tokenizer, self.prefix, self.dtype, corpus)
         cache = ExtractionCache(self.cache_dir)
         result = cache.load(key, corpus) if self.cache and sharding.is_main() else None

@@ -14,6 +14,7 @@ import numpy as np
 
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
+from attnhuman.files import tree_fingerprint
 from attnhuman.humans.cohort import Cohort, ExclusionReport, subject_id
 from attnhuman.humans.fmri import load_fmri_cohorts
 from attnhuman.humans.layout import (
@@ -28,7 +29,7 @@ from attnhuman.humans.layout import (
     square_matrix,
     subject_mismatch,
 )
-from attnhuman.humans.release import TEXT_FILE, Release, load_pickle
+from attnhuman.humans.release import CHECKSUMS, TEXT_FILE, Release, load_pickle
 
 
 def subject_sources(release: Release, group: str, mode: str) -> tuple[str, dict[str, list]]:
@@ -170,6 +171,11 @@ class ReadingBrain:
     exclude: dict = field(default_factory=dict)
 
     has_fmri = True
+
+    def fingerprint(self) -> str:
+        """What the data is: the contents of the release files (and count files) in the folder."""
+        names = [*CHECKSUMS, *(f"saccade_num_{s}.pkl" for s in GROUP_FILE_SUFFIX.values())]
+        return "reading_brain:" + tree_fingerprint([self.release.root / n for n in names if self.release.has(n)])
 
     def provenance(self) -> dict[str, str]:
         """Tags of the run: the release files read so far that differ from the release (``data_modified``)."""

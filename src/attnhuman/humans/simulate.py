@@ -35,6 +35,7 @@ group name) and vectorized over all subject x sentence readings at once.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import math
 import zlib
 from dataclasses import dataclass, field
@@ -341,6 +342,13 @@ class Simulation:
     modified_files: tuple[str, ...] = ()     # files of the corpus text that differ from their release
 
     has_fmri = False
+
+    def fingerprint(self) -> str:
+        """What the readers read and copy: the corpus text and the planted reference (the parameters are settings)."""
+        digest = hashlib.sha256("\n\n".join("\n".join(a) for a in self.corpus_text.articles).encode())
+        if self.reference is not None:
+            digest.update(np.ascontiguousarray(self.reference, dtype=np.float64).tobytes())
+        return "synthetic:" + digest.hexdigest()
 
     def provenance(self) -> dict[str, str]:
         """Tags of the run: the corpus files that differ from their release (``data_modified``)."""
