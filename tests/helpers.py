@@ -132,17 +132,19 @@ def runs(tmp_path):
 
 
 def log_run(client, experiment, tmp_path, name, tags, metrics, store=None, results=None, parameters=32_500_000_000,
-             layers=60, curves=None):
+             layers=60, curves=None, humans="paper"):
     """A FINISHED run as a job logs it: params, metrics, per-layer curves, its attention and R2 tables."""
     run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
     client.log_param(run_id, "data.name", "reading_brain")
+    if humans is not None:
+        client.set_tag(run_id, "humans_hash", humans)
     client.log_param(run_id, "model_size.parameters", str(parameters))
     client.log_param(run_id, "model_size.layers", str(layers))
     for key, value in metrics.items():
         client.log_metric(run_id, key, value)
     for key, values in (curves or {}).items():
         for step, value in enumerate(values):
-            client.log_metric(run_id, key, value, step=step)
+            client.log_metric(run_id, f"layer/{key}", value, step=step)
     folder = tmp_path / run_id
     if store is not None:
         client.log_artifact(run_id, str(store.save(folder / "attention.npz")), "attention")

@@ -181,7 +181,7 @@ def test_logged_fmri_metrics_and_table(fmri, llama30, corpus, tmp_path):
     summary = _log_fmri(RunLog(client, run_id, tmp_path / "out"), store, cohorts, "legacy_pearson", corpus)
     for g in ("L1", "L2"):
         for r in ("anterior", "middle"):
-            assert [m.step for m in client.get_metric_history(run_id, f"fmri_r2_{r}_{g}")] == [0, 1, 2]
+            assert [m.step for m in client.get_metric_history(run_id, f"layer/fmri_r2_{r}_{g}")] == [0, 1, 2]
     assert set(summary) == {f"fmri_{m}_{r}_{g}" for m in ("resemblance", "ceiling", "best_layer", "n_subjects",
                                                          "n_sentences", "legacy_pearson")
                             for r in ("anterior", "middle") for g in ("L1", "L2")}

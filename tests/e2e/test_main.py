@@ -35,8 +35,11 @@ def test_logged_metrics_equal_an_independent_computation(llama_run):
         cells = np.repeat(np.isin(np.arange(148), kept), [n * (n + 1) // 2 for n in np.load(
             LLAMA30 / "packed_plain.npz")["n_words"]])
         r2 = np.stack([lstsq_r2(attention[l][:, cells].T.astype(float), targets) for l in range(60)])
-        history = client.get_metric_history(run.info.run_id, f"r2_{group}")
+        history = client.get_metric_history(run.info.run_id, f"layer/r2_{group}")
         assert [m.step for m in history] == list(range(60))
+        depth = client.get_metric_history(run.info.run_id, f"depth/r2_{group}")
+        assert [m.step for m in depth] == [round(100 * layer / 59) for layer in range(60)]
+        np.testing.assert_array_equal([m.value for m in depth], [m.value for m in history])
         np.testing.assert_allclose([m.value for m in history], r2.mean(axis=1), rtol=0, atol=1e-6)
         ceiling = lstsq_r2(mean[:, None], targets).mean()
         metrics = run.data.metrics

@@ -7,9 +7,9 @@ from scipy import stats as sps
 from attnhuman.app.comparison import select_runs
 from attnhuman.comparison.runs import find_pairs
 from attnhuman.comparison.tables import correlation_table
+from helpers import log_run
 
 TAGS = dict(model="llama", size="30b", tuning="base", family="llama", stage="pretrained", source="released")
-from helpers import log_run
 
 
 def test_correlations_and_scaling_fit_on_planted_runs(tmp_path):
@@ -43,3 +43,30 @@ def test_correlations_and_scaling_fit_on_planted_runs(tmp_path):
     r, p = sps.pearsonr(all_loss, all_res)
     assert (loss_row["n"], loss_row["r"], loss_row["p_val"]) == (5, pytest.approx(r), pytest.approx(p))
 
+
+
+def test_runs_are_selected_by_identity_and_every_one_left_out_is_explained(tmp_path):
+    """A newer run of the same name scored another way, a run of unknown scoring, a run on edited data and a job
+    without a FINISHED run are left out with their reasons; the run of the comparison's own scoring is kept."""
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlflow.db")
+    experiment = client.create_experiment("attnhuman", artifact_location=(tmp_path / "artifacts").as_uri())
+    name, tags = "llama-30b-base-none", {**TAGS, "prefix": "none", "config_hash": "job-a"}
+    kept = log_run(client, experiment, tmp_path, name, tags, {"resemblance_L1": 64.3})
+    newer = log_run(client, experiment, tmp_path, name, tags, {"resemblance_L1": 82.3}, humans="cv")
+    unknown = log_run(client, experiment, tmp_path, "llama-30b-base-translate", {**tags, "prefix": "translate"},
+                      {"resemblance_L1": 60.0}, humans=None)
+    edited = log_run(client, experiment, tmp_path, "llama-30b-base-noise", {**tags, "prefix": "noise",
+                                                                            "data_modified": "label_prev.pkl"},
+                     {"resemblance_L1": 61.0})
+    runs, notes = select_runs(client, experiment, "", "reading_brain", tmp_path / "work", humans="paper",
+                              data_modified="none")
+    assert [r.run_id for r in runs] == [kept]
+    assert sorted(notes) == sorted([
+        f"{name} ({newer}): scored on other data settings or analysis options than this comparison",
+        f"llama-30b-base-translate ({unknown}): made before runs recorded what they were scored on; "
+        "run it again to compare it",
+        f"llama-30b-base-noise ({edited}): its data files differ from this comparison's (data_modified: "
+        "label_prev.pkl vs none)"])
+    runs, notes = select_runs(client, experiment, "", "reading_brain", tmp_path / "work", humans="paper",
+                              data_modified="none", jobs=[(name, "job-a"), ("llama-7b-base-none", "job-b")])
+    assert [r.run_id for r in runs] == [] and notes[0] == "job llama-7b-base-none: no FINISHED run (it failed or did not run)"

@@ -9,7 +9,7 @@ EXPECTED = {  # model_size: (layers, heads, tunings)
     "llama_7b": (32, 32, ["base"]), "llama_13b": (40, 40, ["base"]), "llama_30b": (60, 52, ["base"]),
     "llama_65b": (80, 64, ["base"]), "alpaca_7b": (32, 32, ["base"]), "alpaca_13b": (40, 40, ["base"]),
     "vicuna_7b": (32, 32, ["v0", "v1_1"]), "vicuna_13b": (40, 40, ["v0", "v1_1"]),
-    "gpt2_large": (36, 20, ["base"]), "smollm2_135m": (30, 9, ["base"]), "gemma3_270m": (18, 4, ["base"]),
+    "gpt2_large": (36, 20, ["base"]), "smollm2_135m": (30, 9, ["instruct"]), "gemma3_270m": (18, 4, ["base"]),
 }
 
 
@@ -62,7 +62,8 @@ def test_prefix_texts_follow_method():
 def test_size_defaults_to_the_models_own(model, size):
     """size=auto (the default) picks the model's registered default size; the same entry as naming it."""
     auto, explicit = compose_job(f"model={model}"), compose_job(f"model={model}", f"size={size}")
-    assert run_name(auto) == run_name(explicit) == f"{model}-{size}-base-none"
+    tuning = "instruct" if model == "smollm2" else "base"
+    assert run_name(auto) == run_name(explicit) == f"{model}-{size}-{tuning}-none"
     assert resolve_model(auto) == resolve_model(explicit)
     assert not any(c.endswith("_auto") for c in combinations())
 

@@ -20,7 +20,7 @@ from attnhuman.analysis.bias import head_count_bias
 from attnhuman.analysis.trivial import human_table
 from attnhuman.app.config import flatten, humans_hash
 from attnhuman.app.job import human_data
-from attnhuman.app.tracking import RunLog, prepare_store, tracking_uri
+from attnhuman.app.tracking import RunLog, layer_key, prepare_store, tracking_uri
 from attnhuman.comparison.runs import Run, find_pairs, latest_per_job
 from attnhuman.comparison.tables import (
     correlation_table,
@@ -33,7 +33,7 @@ from attnhuman.comparison.tables import (
 from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
 from attnhuman.reporting.figures import comparison_figures
-from attnhuman.reporting.report import write_report
+from attnhuman.reporting.report import write_html, write_report
 
 log = logging.getLogger(__name__)
 COMPARISON_TAG = "comparison"
@@ -94,7 +94,7 @@ def _run(client: MlflowClient, found, folder: Path) -> Run:
         return local if local.is_file() else Path(client.download_artifacts(run_id, path, str(folder)))
 
     def history(key: str) -> list:
-        return [(m.step, m.value) for m in client.get_metric_history(run_id, key)]
+        return [(m.step, m.value) for m in client.get_metric_history(run_id, layer_key(key))]
 
     return Run(run_id, found.info.run_name, found.data.tags, found.data.params, found.data.metrics, fetch, history)
 
@@ -133,6 +133,7 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
         sources["simulated"] = simulate_cohorts(corpus, {g: DEFAULT_GROUPS[g] for g in cohorts
                                                          if g in DEFAULT_GROUPS})[0]
     widest = max(runs, key=lambda r: (r.prefix == "none", r.heads))
+    log.info("Computing the comparison's tables over %d pairs (divergence loads each run's attention)", len(pairs))
     tables = {
         "divergence": divergence_table(pairs),
         "resemblance": resemblance_table(runs, groups),
@@ -147,8 +148,10 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     (out / "tables").mkdir(parents=True)
     for name, table in tables.items():
         table.to_csv(out / "tables" / f"{name}.csv", index=name == "trivial_humans")
+    log.info("Tables written; drawing the paper's figures")
     figures = comparison_figures(runs, pairs, tables, groups, options.divergence_metric, out / "figures")
     write_report(out / "report.md", runs, pairs, tables, figures, notes, options)
+    write_html(out / "report.md", out / "report.html")
 
     name = f"comparison-{Path(sweep).parent.name}-{Path(sweep).name}" if sweep else "comparison"
     pd.DataFrame([n.split(": ", 1) for n in notes], columns=["run", "reason"]).to_csv(
@@ -163,6 +166,7 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     sink.metrics({"n_runs": len(runs), "n_pairs": len(pairs), "n_left_out": len(notes)})
     sink.folder(out)
     client.set_terminated(sink.run_id, "FINISHED")
-    log.info("Comparison run %s (%s): %d tables, %d figures, report.md", name, sink.run_id, len(tables), len(figures))
+    log.info("Comparison run %s (%s): %d tables, %d figures, report.md and report.html; in the MLflow UI: %s", name,
+             sink.run_id, len(tables), len(figures), sink.link())
     plt.close("all")
     return sink.run_id

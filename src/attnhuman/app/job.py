@@ -150,7 +150,8 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog) -> di
 
     humans = load_humans(cfg, data)
     corpus, cohorts, fmri_cohorts = humans.corpus, humans.cohorts, humans.fmri
-    log.info("%s", humans.report.format())
+    log.info("Left out: %s (every entry with its reason: reports/exclusions.csv)", humans.report.summary())
+    log.debug("%s", humans.report.format())
     sink.tags(humans.tags)
     sink.table("reports/exclusions.csv", humans.report.to_frame(), index=False)
 
@@ -195,6 +196,7 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog) -> di
                 layerwise_resemblance(results, f"{run_name(cfg)}: layerwise human resemblance"))
     sink.file(store.save(sink.out / "attention" / "attention.npz"), "attention")
     log.info("%s", format_results(run_name(cfg), results))
+    log.info("Run %s in the MLflow UI: %s", run_name(cfg), sink.link())
     return {**output.metrics, **summary}
 
 

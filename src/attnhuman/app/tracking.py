@@ -24,6 +24,18 @@ from attnhuman.reporting.figures import save
 log = logging.getLogger(__name__)
 MAX_PARAMS = 100                      # MLflow's limit of params per log_batch call
 MAX_METRICS = 1000                    # and of metrics
+# the UI opens the experiment on its runs (model development), not on the GenAI dashboard
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def layer_key(key: str) -> str:
+    """The metric of a per-layer curve: step = layer index."""
+    return f"layer/{key}"
+
+
+def depth_key(key: str) -> str:
+    """The same curve over relative depth: step = round(100 * layer / (layers - 1)), to overlay models of any depth."""
+    return f"depth/{key}"
 
 
 def project_root() -> Path:
@@ -56,9 +68,13 @@ def prepare_store(cfg: DictConfig) -> str:
             Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
         client = MlflowClient(uri)
         experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
-        if experiment is not None:
-            return experiment.experiment_id
-        return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(cfg, uri))
+        if experiment is None:
+            return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(cfg, uri),
+                                            tags=EXPERIMENT_TAGS)
+        for key, value in EXPERIMENT_TAGS.items():
+            if experiment.tags.get(key) != value:
+                client.set_experiment_tag(experiment.experiment_id, key, value)
+        return experiment.experiment_id
     except (OSError, MlflowException) as e:
         raise DataError(f"MLflow store {uri} cannot be opened or created ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:300]}). Make its folder writable, or set mlflow.tracking_uri "
@@ -100,9 +116,11 @@ class RunLog:
         self.client.log_batch(self.run_id, metrics=[Metric(k, float(v), now, 0) for k, v in values.items()])
 
     def curve(self, key: str, values) -> None:
-        """A per-layer metric: step = layer index."""
+        """A per-layer metric, twice: ``layer/<key>`` (step = layer) and ``depth/<key>`` (step = percent of depth)."""
         now = int(time.time() * 1000)
-        metrics = [Metric(key, float(v), now, step) for step, v in enumerate(values)]
+        last = max(len(values) - 1, 1)
+        metrics = [Metric(layer_key(key), float(v), now, step) for step, v in enumerate(values)]
+        metrics += [Metric(depth_key(key), float(v), now, round(100 * step / last)) for step, v in enumerate(values)]
         for start in range(0, len(metrics), MAX_METRICS):
             self.client.log_batch(self.run_id, metrics=metrics[start:start + MAX_METRICS])
 
@@ -118,6 +136,13 @@ class RunLog:
 
     def folder(self, path: Path, folder: str | None = None) -> None:
         self.client.log_artifacts(self.run_id, str(path), folder)
+
+    def link(self) -> str:
+        """Where the run is in the MLflow UI (``make ui`` serves a local store on http://127.0.0.1:5000)."""
+        run = self.client.get_run(self.run_id)
+        uri = self.client.tracking_uri
+        base = uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
+        return f"{base}/#/experiments/{run.info.experiment_id}/runs/{self.run_id}"
 
     def figure(self, name: str, figure) -> None:
         """A matplotlib figure as the PNG artifact ``name`` (e.g. ``figures/layerwise_resemblance.png``)."""

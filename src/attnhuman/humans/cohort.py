@@ -40,6 +40,19 @@ class ExclusionReport:
         return pd.DataFrame([e.__dict__ for e in self.entries],
                             columns=["group", "level", "item", "action", "reason"])
 
+    def summary(self) -> str:
+        """One line: how many of each level each group left out, e.g. ``L1: 1 subject, 1 sentence; L2: 2 sentences``."""
+        if not self.entries:
+            return "nothing excluded"
+        parts = []
+        for group in dict.fromkeys(e.group for e in self.entries):
+            levels = {}
+            for e in self.select(group):
+                levels[e.level] = levels.get(e.level, 0) + 1
+            parts.append(f"{group}: " + ", ".join(f"{n} {level.replace('_', ' ')}{'s' if n > 1 else ''}"
+                                                   for level, n in levels.items()))
+        return "; ".join(parts)
+
     def format(self) -> str:
         if not self.entries:
             return "Exclusion report: nothing excluded."

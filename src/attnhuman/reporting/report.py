@@ -1,8 +1,11 @@
 """``report.md`` of a comparison run: every table and figure explained in a sentence, paper values beside ours."""
 from __future__ import annotations
 
+import base64
+import re
 from pathlib import Path
 
+import markdown
 import numpy as np
 import pandas as pd
 
@@ -210,3 +213,28 @@ def write_report(path: Path, runs, pairs, tables: dict[str, pd.DataFrame], figur
     if notes:
         parts += ["## Runs left out", "", *[f"- {n}" for n in notes], ""]
     Path(path).write_text("\n".join(parts), encoding="utf-8")
+
+
+HTML_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>attnhuman comparison report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}}
+table{{border-collapse:collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px}}
+img{{max-width:100%}}</style></head>
+<body>
+{body}
+</body></html>
+"""
+
+
+def write_html(markdown_path: Path, html_path: Path) -> None:
+    """report.md as one self-contained HTML page: its figures embedded as data URIs, so the page renders
+    where it is opened, MLflow's artifact viewer included."""
+    folder = Path(markdown_path).parent
+    body = markdown.markdown(Path(markdown_path).read_text(encoding="utf-8"), extensions=["tables"])
+
+    def embed(match: re.Match) -> str:
+        data = base64.b64encode((folder / match.group(1)).read_bytes()).decode("ascii")
+        return f'src="data:image/png;base64,{data}"'
+
+    body = re.sub(r'src="(figures/[^"]+\.png)"', embed, body)
+    Path(html_path).write_text(HTML_PAGE.format(body=body), encoding="utf-8")
