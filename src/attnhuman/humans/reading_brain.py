@@ -7,6 +7,7 @@ the proxy when present. Every subject, sentence or region left out lands in the 
 """
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,7 +15,6 @@ import numpy as np
 
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
-from attnhuman.files import tree_fingerprint
 from attnhuman.humans.cohort import Cohort, ExclusionReport, subject_id
 from attnhuman.humans.fmri import load_fmri_cohorts
 from attnhuman.humans.layout import (
@@ -175,7 +175,8 @@ class ReadingBrain:
     def fingerprint(self) -> str:
         """What the data is: the contents of the release files (and count files) in the folder."""
         names = [*CHECKSUMS, *(f"saccade_num_{s}.pkl" for s in GROUP_FILE_SUFFIX.values())]
-        return "reading_brain:" + tree_fingerprint([self.release.root / n for n in names if self.release.has(n)])
+        digests = [(n, self.release.digest(n)) for n in names if self.release.has(n)]
+        return "reading_brain:" + hashlib.sha256(repr(digests).encode()).hexdigest()
 
     def provenance(self) -> dict[str, str]:
         """Tags of the run: the release files read so far that differ from the release (``data_modified``)."""

@@ -71,6 +71,7 @@ class Release:
         self.verify = verify
         self.modified: list[str] = []      # local release files that differ from the release
         self._checked: set[str] = set()
+        self._digests: dict[str, str] = {}
 
     def url(self, name: str) -> str:
         return self.text_url if name == TEXT_FILE else f"{self.pickles_url}/{name}"
@@ -98,12 +99,18 @@ class Release:
                             f"downloaded from {self.url(name)} ({e}). {how}.") from e
         return target
 
+    def digest(self, name: str) -> str:
+        """SHA-256 of the local file ``name``, computed once per Release."""
+        if name not in self._digests:
+            self._digests[name] = sha256(self.root / name)
+        return self._digests[name]
+
     def _check(self, name: str, path: Path) -> None:
         """Compare a local release file with its pinned SHA-256 once, as ``verify`` says."""
         if self.verify == "off" or name not in CHECKSUMS or name in self._checked:
             return
         self._checked.add(name)
-        if sha256(path) == CHECKSUMS[name]:
+        if self.digest(name) == CHECKSUMS[name]:
             return
         message = (f"{path} differs from the Reading Brain release (SHA-256 is not {CHECKSUMS[name][:12]}...): "
                    "its numbers are not the release's")
