@@ -2,6 +2,7 @@
 its exact error or report line, never a silently different number."""
 import logging
 import os
+import shutil
 import subprocess
 import sys
 
@@ -14,7 +15,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from attnhuman.app.job import attention_source, human_data
 from attnhuman.app.tracking import prepare_store
 from attnhuman.attention.cache import ExtractionCache
-from attnhuman.attention.checkpoints import load_tokenizer
+from attnhuman.attention.checkpoints import load_tokenizer, open_checkpoint
 from attnhuman.attention.extract import extract
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.sources import ModelSource, ReleasedSource
@@ -254,3 +255,15 @@ def test_changed_attention_file_is_run_again_not_skipped(tmp_path):
     assert first.data.metrics["resemblance_L1"] != second.data.metrics["resemblance_L1"]
     main(tmp_path, "data=synthetic", "analysis.score=cv", *args[:-1])
     assert runs(tmp_path)[1][-1].info.run_name == "llama-30b-base-none+synthetic+cv"
+
+
+def test_junk_checkpoint_names_what_is_wrong(tiny_folder, tmp_path, checkpoint_cache):
+    junk = tmp_path / "junk"
+    shutil.copytree(tiny_folder, junk)
+    (junk / "model.safetensors").write_bytes(b"not a safetensors file" * 64)
+    with pytest.raises(DataError, match=r"checkpoint of llama-tiny-base at .*junk: its weights cannot be read"):
+        _source(junk, tmp_path / "cache", checkpoint_cache).load(Corpus(SENTENCES))
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json"):
+        (junk / name).unlink(missing_ok=True)
+    with pytest.raises(DataError, match=r"junk: its tokenizer cannot be loaded .*tokenizer files present: none"):
+        open_checkpoint(str(junk), "llama-tiny-base", cache_dir=checkpoint_cache)

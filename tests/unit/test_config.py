@@ -1,7 +1,7 @@
 """Config groups and the model registry, composed the way Hydra composes a job."""
 import pytest
 
-from attnhuman.app.config import resolve_model, run_name
+from attnhuman.app.config import config_hash, flatten, job_config, resolve_model, run_name
 from attnhuman.errors import ConfigError
 from helpers import combinations, compose_job
 
@@ -70,7 +70,6 @@ def test_size_defaults_to_the_models_own(model, size):
 
 def test_job_identity_is_the_resolved_entry(monkeypatch):
     """Params and the config hash hold the chosen registry entry (not every size), size and tuning resolved."""
-    from attnhuman.app.config import config_hash, flatten, job_config
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", "/ckpt")
     auto, explicit = compose_job("model=vicuna"), compose_job("model=vicuna", "size=7b", "tuning=v1_1")
     assert config_hash(auto) == config_hash(explicit)
@@ -79,3 +78,12 @@ def test_job_identity_is_the_resolved_entry(monkeypatch):
     assert params["model_size.tunings.v0.checkpoint"] == "/ckpt/vicuna-7b-v0"
     assert not any(k.startswith(("model.sizes", "hydra", "rerun")) or "_target_" in k for k in params)
 
+
+
+def test_a_released_file_named_by_path_or_by_root_is_one_job():
+    root = "/data/released_attention"
+    by_root = compose_job("source=released", "model=llama", "size=30b", f"source.root={root}")
+    by_path = compose_job("source=released", "model=llama", "size=30b",
+                          f"source.path={root}/llama-30b/../llama-30b/packed_plain.npz")
+    assert config_hash(by_root) == config_hash(by_path)
+    assert flatten(job_config(by_root))["source.path"] == f"{root}/llama-30b/packed_plain.npz"

@@ -18,6 +18,7 @@ from hydra.errors import CompactHydraException
 from omegaconf import DictConfig, OmegaConf
 
 from attnhuman.analysis.options import ScoreOptions
+from attnhuman.app.factories import released_path
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
@@ -97,13 +98,17 @@ def run_name(cfg: DictConfig) -> str:
 
 def job_config(cfg: DictConfig) -> dict:
     """The resolved job config without the keys that do not change results: the model's description and its
-    chosen registry entry (``model_size``) instead of every size, ``size`` and ``tuning`` resolved."""
+    chosen registry entry (``model_size``) instead of every size, ``size`` and ``tuning`` resolved, and a
+    released file as one absolute ``source.path`` however it was named."""
     job = _resolved(cfg, [k for k in cfg if k not in UNHASHED_KEYS])
     spec = resolve_model(cfg)
     model = job.pop("model")
     job["model"] = {k: v for k, v in model.items() if k not in ("sizes", "default_size")}
     job["model_size"] = model["sizes"][spec.size]
     job["size"], job["tuning"] = spec.size, spec.tuning
+    source, prefix = job["source"], job["prefix"]
+    if source.get("name") == "released" and (source["path"] or (source["root"] and prefix["released_file"])):
+        source["path"], source["root"] = str(released_path(source["path"], source["root"], spec, prefix)), None
     return _without_targets(job)
 
 

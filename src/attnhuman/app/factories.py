@@ -97,17 +97,22 @@ def load_reference(path, layer: int, corpus: Corpus):
     return reference_rows(store, layer, corpus, where)
 
 
-def released_source(*, path, root, spec: ModelSpec, prefix: dict, **_) -> ReleasedSource:
+def released_source(*, path, root, spec: ModelSpec, prefix: dict, paths: dict, **_) -> ReleasedSource:
     """``source=released``: ``path``, else ``<root>/<model>-<size>/<prefix.released_file>``."""
+    return ReleasedSource(released_path(path, root, spec, prefix), cache_dir=Path(paths["cache"]).expanduser())
+
+
+def released_path(path, root, spec: ModelSpec, prefix: dict) -> Path:
+    """The released attention a job reads, whichever of ``source.path`` or ``source.root`` named it (absolute)."""
     if path:
-        return ReleasedSource(Path(path))
+        return Path(path).expanduser().resolve()
     if not root:
         raise DataError("source=released needs source.path (a packed .npz or a native folder) or "
                         "source.root (a folder with <model>-<size>/packed_*.npz, e.g. "
                         "../shared/data/released_attention).")
     if not prefix["released_file"]:
         raise DataError(f"no released attention exists for prefix={prefix['name']}; give source.path.")
-    return ReleasedSource(Path(root) / f"{spec.model}-{spec.size}" / prefix["released_file"])
+    return (Path(root).expanduser() / f"{spec.model}-{spec.size}" / prefix["released_file"]).resolve()
 
 
 def model_source(*, spec: ModelSpec, prefix: dict, paths: dict, dtype: str, batch_size: int, device_map,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from attnhuman.errors import DataError
@@ -62,10 +63,19 @@ def _folder(checkpoint: str, label: str) -> Path:
     return path
 
 
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
+
+
 def _tokenizer(folder: Path, gguf: str | None = None, trust_remote_code: bool = False):
     if gguf:
         return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
-    return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    present = [name for name in TOKENIZER_FILES if (folder / name).is_file()]
+    try:
+        return AutoTokenizer.from_pretrained(str(folder), trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, TypeError) as e:      # transformers' own hint (install sentencepiece) misleads here
+        raise DataError(f"{folder}: its tokenizer cannot be loaded ({type(e).__name__}: "
+                        f"{str(e).strip().splitlines()[0][:200]}); tokenizer files present: {present or 'none'}. "
+                        "Copy the tokenizer files of this model's release into the folder.") from e
 
 
 def load_tokenizer(checkpoint: str, trust_remote_code: bool = False, cache_dir: Path | None = None):
@@ -104,7 +114,13 @@ class Checkpoint:
             folder, gguf = _package_gguf(self.location.split(":", 1)[1], self.cache_dir)
             model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, **kwargs)
         else:
-            model = AutoModelForCausalLM.from_pretrained(str(_folder(self.location, self.label)), **kwargs)
+            folder = _folder(self.location, self.label)
+            try:
+                model = AutoModelForCausalLM.from_pretrained(str(folder), **kwargs)
+            except (OSError, ValueError, RuntimeError, SafetensorError) as e:
+                raise DataError(f"checkpoint of {self.label} at {folder}: its weights cannot be read "
+                                f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]}). The weight files are "
+                                "damaged or incomplete: copy them again from the model's release.") from e
         return model.eval()
 
 
