@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from mlflow.tracking import MlflowClient
 
 from helpers import LLAMA30, READING_BRAIN, ROOT
@@ -40,6 +41,7 @@ def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
     jobs = {r.info.run_id for r in client.search_runs(experiments, "tags.source = 'released' and params.\"analysis.score\" = 'insample'")}
     for run in found:
         assert run.data.metrics["n_runs"] == 2 and set(run.data.tags["compared_runs"].split(", ")) == jobs
+        assert run.data.metrics["resemblance_L1/llama-30b-base-none released"] == pytest.approx(64.3185, abs=1e-4)
     left_out = pd.read_csv(client.download_artifacts(found[1].info.run_id, "tables/left_out.csv", str(tmp_path / "l")))
     assert list(left_out.reason) == ["scored on other data settings or analysis options than this comparison"]
     for run in found[:2]:

@@ -140,3 +140,11 @@ def test_default_store_is_beside_the_commands_conf(tmp_path):
     client = MlflowClient(f"sqlite:///{project}/mlruns/mlflow.db")
     [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith((project / "mlruns").as_uri())
+
+
+def test_a_comparison_that_fails_fails_the_sweep(tmp_path):
+    """The jobs finish; the comparison stops on its own bad setting (alpha) and the command exits non-zero."""
+    proc = main(tmp_path, "-m", *BASE, "prefix=none,translate", f"source.root={LLAMA30.parent}", "analysis.fmri=false",
+                "compare.alpha=2", check=False)
+    assert proc.returncode != 0 and "alpha must be in (0, 1), got 2" in proc.stderr
+    assert sorted(r.info.status for r in runs(tmp_path)[1]) == ["FINISHED", "FINISHED"]

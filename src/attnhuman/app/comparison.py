@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -77,6 +78,16 @@ def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, da
             kept.append(r)
     runs, older = latest_per_job([_run(client, r, workdir / r.info.run_id) for r in kept])
     return runs, notes + older
+
+
+def headline_metrics(resemblance, groups: list[str]) -> dict[str, float]:
+    """Each compared run's resemblance per group, as ``resemblance_<group>/<run label>`` (MLflow's key characters)."""
+    out = {}
+    for row in resemblance.to_dict("records"):
+        label = re.sub(r"[^\w.\- /]", "", row["run"]).strip()
+        out.update({f"resemblance_{g}/{label}": row[f"resemblance_{g}"] for g in groups
+                    if row.get(f"resemblance_{g}") is not None and pd.notna(row[f"resemblance_{g}"])})
+    return out
 
 
 def quoted(value: str) -> str:
@@ -163,7 +174,8 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     sink = RunLog(client, comparison.info.run_id, out)
     sink.params({"filter": filter_string or "(all)", "runs": ", ".join(r.label for r in runs)[:6000],
                  **flatten({"compare": OmegaConf.to_container(options, resolve=True)}), "data.name": cfg.data.name})
-    sink.metrics({"n_runs": len(runs), "n_pairs": len(pairs), "n_left_out": len(notes)})
+    sink.metrics({"n_runs": len(runs), "n_pairs": len(pairs), "n_left_out": len(notes),
+                  **headline_metrics(tables["resemblance"], groups)})
     sink.folder(out)
     client.set_terminated(sink.run_id, "FINISHED")
     log.info("Comparison run %s (%s): %d tables, %d figures, report.md and report.html; in the MLflow UI: %s", name,
