@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -49,12 +48,6 @@ def write_pickle(path: Path, obj) -> None:
 def read_pickle(path: Path):
     with open(path, "rb") as f:
         return pickle.load(f)  # test-only: real release files, plain pickle as reference
-
-
-def copy_file(src: Path, dst: Path) -> None:
-    if dst.is_symlink():
-        dst.unlink()
-    shutil.copyfile(src, dst)
 
 
 def lstsq_r2(design: np.ndarray, targets: np.ndarray) -> np.ndarray:

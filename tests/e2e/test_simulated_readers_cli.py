@@ -1,9 +1,8 @@
 """Simulated readers (attnhuman.simulate): seeding, rates, plant-and-recover, config, end to end."""
 import numpy as np
 
-from helpers import LLAMA30, READING_BRAIN, ROOT, main, runs
+from helpers import LLAMA30, READING_BRAIN, main, runs
 
-CONF = ROOT / "conf" / "data" / "synthetic.yaml"
 FLAT = dict(refixation_difficulty=0.0, regression_difficulty=0.0, skipping_difficulty=0.0, subject_sd=0.0)
 
 

@@ -22,8 +22,6 @@ from attnhuman.corpus import tril_cells
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort
 
-PATTERNS = ("start", "previous", "self")
-
 
 def pattern_design(n_words: np.ndarray, cell_mask: np.ndarray | None = None) -> np.ndarray:
     """``(cells, 3)`` float64 0/1 columns start, previous, self on the cell index of ``n_words``.

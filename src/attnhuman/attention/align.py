@@ -66,15 +66,6 @@ def merge_matrix(words: np.ndarray, n_words: int) -> np.ndarray:
     return merge
 
 
-def merge_attention(attention: np.ndarray, merge: np.ndarray) -> np.ndarray:
-    """Token attention ``(..., tokens, tokens)`` -> word attention ``(..., words, words)``.
-
-    "To" axis: sum of the word's token columns; "from" axis: mean of the word's token rows
-    (Clark et al., 2019).
-    """
-    mean_rows = merge / merge.sum(axis=1, keepdims=True)
-    return mean_rows @ attention @ merge.T
-
 
 @dataclass
 class AlignmentStats:
@@ -84,16 +75,13 @@ class AlignmentStats:
     words: int = 0
     words_split: int = 0
     longest_word_tokens: int = 0
-    longest_word: str = ""
 
     def add(self, words: np.ndarray, text_words: list[str]) -> None:
         counts = np.bincount(words[words >= 0], minlength=len(text_words))
         self.tokens += int(counts.sum())
         self.words += len(text_words)
         self.words_split += int((counts > 1).sum())
-        if counts.max() > self.longest_word_tokens:
-            self.longest_word_tokens = int(counts.max())
-            self.longest_word = text_words[int(counts.argmax())]
+        self.longest_word_tokens = max(self.longest_word_tokens, int(counts.max()))
 
     def as_metrics(self) -> dict[str, float]:
         return {"align_tokens_per_word": self.tokens / max(self.words, 1),
