@@ -92,7 +92,8 @@ def run_name(cfg: DictConfig) -> str:
     """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<data>`` for data other than Reading Brain
     and ``+<options>`` for score options other than the paper's (``llama-30b-base-none+synthetic+cv``)."""
     extras = [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
-    extras += [score_options(cfg).suffix] if score_options(cfg).suffix else []
+    suffix = score_options(cfg).suffix
+    extras += [suffix] if suffix else []
     return f"{resolve_model(cfg).label}-{cfg.prefix.name}" + "".join(f"+{e}" for e in extras)
 
 

@@ -192,11 +192,11 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog) -> di
         summary.update(_log_fmri(sink, store, fmri_cohorts, fmri_score(cfg), corpus))
     sink.metrics(summary)
 
-    sink.figure("figures/layerwise_resemblance.png",
-                layerwise_resemblance(results, f"{run_name(cfg)}: layerwise human resemblance"))
+    name = run_name(cfg)
+    sink.figure("figures/layerwise_resemblance.png", layerwise_resemblance(results, f"{name}: layerwise human resemblance"))
     sink.file(store.save(sink.out / "attention" / "attention.npz"), "attention")
-    log.info("%s", format_results(run_name(cfg), results))
-    log.info("Run %s in the MLflow UI: %s", run_name(cfg), sink.link())
+    log.info("%s", format_results(name, results))
+    log.info("Run %s in the MLflow UI: %s", name, sink.link())
     return {**output.metrics, **summary}
 
 
