@@ -57,7 +57,7 @@ def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
             assert f"Paper Figure {number}" in report
         assert "![Paper Figure 4](figures/fig4_instruction_divergence.png)" in report and "head-count bias" in report
         assert (tmp_path / run.info.run_id / "figures" / "fig4_instruction_divergence.png").is_file()
-        assert "| llama-30b-base-none (released) |" in report and "63.16" in report
+        assert "| llama-30b-base-none+released |" in report and "63.16" in report
         html = open(f"{folder}/report.html").read()
         assert html.count('src="data:image/png;base64,') == report.count("![") and "figures/" not in html
 

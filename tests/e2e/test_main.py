@@ -27,7 +27,7 @@ def test_logged_metrics_equal_an_independent_computation(llama_run):
     client, found = runs(tmp)
     assert len(found) == 1
     run = found[0]
-    assert run.info.run_name == "llama-30b-base-none" and run.info.status == "FINISHED"
+    assert run.info.run_name == "llama-30b-base-none+released" and run.info.status == "FINISHED"
     attention = np.load(LLAMA30 / "packed_plain.npz")["attention"]
     for group, sfx, exclude, dropped in (("L1", "p1", {0}, {77}), ("L2", "p2", set(), {20, 77})):
         kept = [k for k in range(148) if k not in dropped]
@@ -72,7 +72,7 @@ def test_artifacts(llama_run):
 def test_finished_config_is_skipped_unless_rerun(llama_run):
     tmp, _ = llama_run
     again = main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}")
-    assert "Skipping llama-30b-base-none" in again.stdout + again.stderr
+    assert "Skipping llama-30b-base-none+released" in again.stdout + again.stderr
     assert len(runs(tmp)[1]) == 1
     main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}", "rerun=true")
     assert [r.info.status for r in runs(tmp)[1]] == ["FINISHED", "FINISHED"]
@@ -86,11 +86,11 @@ def test_sweep_marks_a_failed_job_and_goes_on(tmp_path):
     assert proc.returncode != 0
     client, found = runs(tmp_path)
     jobs = {r.info.run_name: r.info.status for r in found if r.data.tags.get("kind") != "comparison"}
-    assert jobs == {"llama-7b-base-none": "FAILED", "llama-30b-base-none": "FINISHED"}
+    assert jobs == {"llama-7b-base-none+released": "FAILED", "llama-30b-base-none+released": "FINISHED"}
     [comparison] = [r for r in found if r.data.tags.get("kind") == "comparison"]     # for the jobs that finished
     assert comparison.data.metrics["n_runs"] == 1 and comparison.data.metrics["n_left_out"] == 1
     left_out = pd.read_csv(client.download_artifacts(comparison.info.run_id, "tables/left_out.csv", str(tmp_path)))
-    assert left_out.to_dict("records") == [{"run": "job llama-7b-base-none",
+    assert left_out.to_dict("records") == [{"run": "job llama-7b-base-none+released",
                                             "reason": "no FINISHED run (it failed or did not run)"}]
     assert "60 layers x 52 heads, but the registry says llama 7b has 32 x 32" in proc.stderr
     assert "Traceback" not in proc.stderr

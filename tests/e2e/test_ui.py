@@ -78,7 +78,7 @@ def _open(browser, url: str, text: str, timeout: float = 60) -> str:
 def _runs(store):
     _, found = runs(store)
     comparison = next(r for r in found if r.data.tags.get("kind") == "comparison")
-    job = next(r for r in found if r.info.run_name == "llama-30b-base-none")
+    job = next(r for r in found if r.info.run_name == "llama-30b-base-none+released")
     return f"#/experiments/{job.info.experiment_id}", comparison, job
 
 

@@ -130,7 +130,7 @@ def test_latin1_text_names_file_and_line(tmp_path):
 def test_all_zero_attention_is_refused(tmp_path, corpus, llama30):
     path = AttentionStore(np.zeros_like(llama30.attention[:2]), corpus.n_words, corpus.sentences_per_article).save(
         tmp_path / "zeros.npz")
-    with pytest.raises(DataError, match=r"zeros.npz: every weight of every layer and head is 0.0: constant attention"):
+    with pytest.raises(DataError, match=r"zeros.npz: every weight of every layer and head is 0: constant attention"):
         load_attention(path, corpus)
 
 
@@ -254,7 +254,7 @@ def test_changed_attention_file_is_run_again_not_skipped(tmp_path):
     assert first.data.tags["attention_fingerprint"] != second.data.tags["attention_fingerprint"]
     assert first.data.metrics["resemblance_L1"] != second.data.metrics["resemblance_L1"]
     main(tmp_path, "data=synthetic", "analysis.score=cv", *args[:-1])
-    assert runs(tmp_path)[1][-1].info.run_name == "llama-30b-base-none+synthetic+cv"
+    assert runs(tmp_path)[1][-1].info.run_name == "llama-30b-base-none+released+synthetic+cv"
 
 
 def test_junk_checkpoint_names_what_is_wrong(tiny_folder, tmp_path, checkpoint_cache):

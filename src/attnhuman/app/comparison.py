@@ -81,10 +81,10 @@ def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, da
 
 
 def headline_metrics(resemblance, groups: list[str]) -> dict[str, float]:
-    """Each compared run's resemblance per group, as ``resemblance_<group>/<run label>`` (MLflow's key characters)."""
+    """Each compared run's resemblance per group, as ``resemblance_<group>/<run label>`` (other characters than MLflow's become spaces: ``llama-30b-base-none released``)."""
     out = {}
     for row in resemblance.to_dict("records"):
-        label = re.sub(r"[^\w.\- /]", "", row["run"]).strip()
+        label = " ".join(re.sub(r"[^\w.\- /]", " ", row["run"]).split())
         out.update({f"resemblance_{g}/{label}": row[f"resemblance_{g}"] for g in groups
                     if row.get(f"resemblance_{g}") is not None and pd.notna(row[f"resemblance_{g}"])})
     return out

@@ -24,7 +24,8 @@ from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
 
 UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra")
-DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs   # they do not change a job's results
+DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
+DEFAULT_SOURCE = "hf"                    # runs with attention from another source carry its name in theirs   # they do not change a job's results
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
 
 
@@ -89,9 +90,11 @@ def resolve_model(cfg: DictConfig) -> ModelSpec:
 
 
 def run_name(cfg: DictConfig) -> str:
-    """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<data>`` for data other than Reading Brain
-    and ``+<options>`` for score options other than the paper's (``llama-30b-base-none+synthetic+cv``)."""
-    extras = [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
+    """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<source>`` for attention not extracted by
+    transformers here (``released``, ``deepspeed``), ``+<data>`` for data other than Reading Brain and ``+<options>``
+    for score options other than the paper's (``llama-30b-base-none+released+synthetic+cv``)."""
+    extras = [cfg.source.name] if cfg.source.name != DEFAULT_SOURCE else []
+    extras += [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
     suffix = score_options(cfg).suffix
     extras += [suffix] if suffix else []
     return f"{resolve_model(cfg).label}-{cfg.prefix.name}" + "".join(f"+{e}" for e in extras)

@@ -179,7 +179,7 @@ def validate(store: AttentionStore, corpus: Corpus, source: str) -> AttentionSto
             raise DataError(f"{source}: layer {layer} has {problem}, first in sentence {corpus.label(k)}. "
                             "Re-extract the attention; rows must be probability weights (<= 1 each).")
     if store.attention.size and store.attention.min() == store.attention.max():
-        raise DataError(f"{source}: every weight of every layer and head is {float(store.attention.flat[0])!r}: "
+        raise DataError(f"{source}: every weight of every layer and head is {float(store.attention.flat[0]):.6g}: "
                         "constant attention carries no information to compare (an empty or broken export?). "
                         "Re-extract the attention.")
     return store

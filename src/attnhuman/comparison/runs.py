@@ -53,7 +53,9 @@ class Run:
 
     @property
     def label(self) -> str:
-        return self.name if self.source != "released" else f"{self.name} (released)"
+        """The run name, which names a source other than transformers (``+released``); older runs' names did not."""
+        marked = self.source == "hf" or f"+{self.source}" in self.name
+        return self.name if marked else f"{self.name} ({self.source})"
 
     @cached_property
     def store(self) -> AttentionStore:

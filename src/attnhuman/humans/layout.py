@@ -19,7 +19,7 @@ def square_matrix(matrix, nan: float | None = 0.0) -> np.ndarray | None:
         return None
     if array.ndim != 2 or array.shape[0] != array.shape[1] or array.shape[0] == 0:
         return None
-    return array if nan is None else np.nan_to_num(array, nan=nan)
+    return array if nan is None else np.where(np.isnan(array), nan, array)   # inf stays inf: check_counts names it
 
 
 def check_layout(data, corpus: Corpus, what: str) -> None:

@@ -64,6 +64,9 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
         raise DataError(f"[{group}] the per-subject files disagree on the number of subjects "
                         f"({ {k: len(v) for k, v in sources.items()} }); they must list the same subjects.")
     n_subj = n_subjects.pop()
+    if n_subj == 0:
+        raise DataError(f"[{group}] the per-subject {kind} file(s) ({', '.join(sources)}) hold no subjects: restore "
+                        "them from the release (data.verify lists the files that differ from it).")
     ids = [subject_id(group, s) for s in range(n_subj)]
     check_exclusions(group, ids, exclude)
 
@@ -107,6 +110,9 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
             report.add(group, "subject", sid, "no usable matrix in any file (empty subject)")
         else:
             included.append(s)
+    if not included:
+        raise DataError(f"[{group}] no usable subject: all {n_subj} are excluded (data.exclude_subjects) or have no "
+                        "usable matrix; a cohort needs at least one.")
 
     keep = np.ones(n_sent, dtype=bool)
     for k in range(n_sent):
