@@ -13,7 +13,6 @@ from attnhuman.humans.reading_brain import load_cohort
 from attnhuman.humans.release import Release
 from helpers import LLAMA30, READING_BRAIN, load_synthetic, read_pickle, write_pickle
 
-
 # -- attention files: each damage of a packed or native file, and its message --------------------------------------
 
 def _packed(tmp_path, corpus, llama30, damage):
