@@ -2,6 +2,8 @@
 the latter a catalogue of bad inputs), tests/e2e (the commands)."""
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from attnhuman.humans.reading_brain import load_cohorts, load_corpus
 from attnhuman.humans.release import Release
 from helpers import DATA, LLAMA30, READING_BRAIN
 
+# caches (paths.cache: human data, extractions, weight hashes) of this test session only, never the user's
+os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="attnhuman-test-cache-")
 TIERS = {"unit": "unit", "data": "data", "reliability": "data", "e2e": "e2e"}   # folder -> tier
 
 

@@ -107,10 +107,10 @@ def load_synthetic(groups=("L1", "L2"), **overrides):
     return (corpus, *simulation.cohorts(corpus, list(groups)))
 
 
-def main(tmp_path, *args, check=True):
-    """``python src/main.py ARGS`` with a store and output folders under ``tmp_path``."""
+def main(tmp_path, *args, check=True, python=()):
+    """``python [PYTHON] src/main.py ARGS`` with a store and output folders under ``tmp_path``."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
-    proc = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), *args, f"hydra.run.dir={tmp_path}/out",
+    proc = subprocess.run([sys.executable, *python, str(ROOT / "src" / "main.py"), *args, f"hydra.run.dir={tmp_path}/out",
                            f"hydra.sweep.dir={tmp_path}/multirun"], capture_output=True, text=True, env=env, cwd=ROOT)
     if check and proc.returncode:
         raise AssertionError(proc.stdout + proc.stderr)

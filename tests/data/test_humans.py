@@ -1,11 +1,14 @@
 """Reading Brain importer and proxy cohort (docs/method.md section 3) on the real data."""
+import logging
+
 import numpy as np
 import pytest
 
+from attnhuman.app.job import load_humans
 from attnhuman.errors import DataError
 from attnhuman.humans.reading_brain import load_cohort, load_cohorts
 from attnhuman.humans.release import Release
-from helpers import READING_BRAIN, read_pickle, reference_cohort, write_pickle
+from helpers import READING_BRAIN, compose_job, read_pickle, reference_cohort, write_pickle
 
 
 def test_corpus_matches_release(corpus):
@@ -116,3 +119,28 @@ def test_unknown_excluded_subject(release, corpus):
     with pytest.raises(DataError, match=r"L1_S99.*do not exist; L1 subjects are L1_S01..L1_S52"):
         load_cohort(release, corpus, "L1", exclude=["L1_S99"])
 
+
+
+
+def test_parsed_humans_are_cached_by_contents_and_settings(tmp_path, release_copy, caplog):
+    """A second job reads the parsed cohorts from the cache, identical; other file contents or other settings are
+    parsed again, never served from another entry."""
+    args = [f"data.root={release_copy}", "data.download=false", f"paths.cache={tmp_path}/cache", "analysis.groups=[L2]"]
+    first = load_humans(compose_job(*args))
+    with caplog.at_level(logging.INFO):
+        again = load_humans(compose_job(*args))
+    assert "Human data from the cache" in caplog.text
+    for cohort, cached in ((first.cohorts["L2"], again.cohorts["L2"]), (first.fmri["L2"]["middle"],
+                                                                         again.fmri["L2"]["middle"])):
+        assert cached.subjects == cohort.subjects and cached.subject_data == cohort.subject_data
+        for name in ("keep", "cell_mask", "targets", "mean"):
+            np.testing.assert_array_equal(getattr(cached, name), getattr(cohort, name))
+    assert again.report == first.report and again.tags == first.tags == {"data_modified": "none"}
+    mean = read_pickle(READING_BRAIN / "mean_saccade_num_p2.pkl")
+    mean[0][0] = np.full_like(np.asarray(mean[0][0], dtype=float), np.nan)
+    write_pickle(release_copy / "mean_saccade_num_p2.pkl", mean)
+    changed = load_humans(compose_job(*args))
+    assert changed.tags == {"data_modified": "mean_saccade_num_p2.pkl"} and not changed.cohorts["L2"].keep[0]
+    excluded = load_humans(compose_job(*args, "data.exclude_subjects.L2=[L2_S03]"))
+    assert "L2_S03" not in excluded.cohorts["L2"].subjects and "L2_S03" in first.cohorts["L2"].subjects
+    assert len(list((tmp_path / "cache" / "humans").glob("*.npz"))) == 3

@@ -17,8 +17,16 @@ BASE = ["source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN
 @pytest.fixture(scope="module")
 def llama_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e")
-    proc = main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}")
+    proc = main(tmp, *BASE, f"source.path={LLAMA30 / 'packed_plain.npz'}", python=("-X", "importtime"))
     return tmp, proc
+
+
+def test_released_attention_never_imports_torch(llama_run):
+    """A job that reads released attention pays for no model library: torch, transformers, deepspeed."""
+    _, proc = llama_run
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines()
+                if line.startswith("import time:")}
+    assert "mlflow" in imported and not imported & {"torch", "transformers", "deepspeed", "accelerate"}
 
 
 

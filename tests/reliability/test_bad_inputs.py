@@ -17,8 +17,9 @@ from attnhuman.app.tracking import prepare_store
 from attnhuman.attention.cache import ExtractionCache
 from attnhuman.attention.checkpoints import load_tokenizer, open_checkpoint
 from attnhuman.attention.extract import extract
+from attnhuman.attention.model_sources import ModelSource
 from attnhuman.attention.registry import ModelSpec
-from attnhuman.attention.sources import ModelSource, ReleasedSource
+from attnhuman.attention.sources import ReleasedSource
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError

@@ -7,7 +7,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from attnhuman.app.tracking import prepare_store, tracking_uri
-from attnhuman.attention import sharding
+from attnhuman.attention import ranks
 from attnhuman.errors import DataError
 
 log = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ class TrackingCallback(Callback):
     @staticmethod
     def _prepare(config: DictConfig) -> bool:
         """Create the store on rank 0; a store that cannot be created is left to the job, which says why."""
-        if not sharding.is_main():
+        if not ranks.is_main():
             return False
         try:
             prepare_store(config)

@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from attnhuman.analysis.bias import head_count_bias
 from attnhuman.analysis.trivial import human_table
 from attnhuman.app.config import flatten, humans_hash
-from attnhuman.app.job import human_data
+from attnhuman.app.job import load_humans
 from attnhuman.app.tracking import RunLog, layer_key, prepare_store, tracking_uri
 from attnhuman.comparison.runs import Run, find_pairs, latest_per_job
 from attnhuman.comparison.tables import (
@@ -125,12 +125,11 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     client = MlflowClient(tracking_uri(cfg))
     experiment_id = prepare_store(cfg)
     groups = list(cfg.analysis.groups)
-    data = human_data(cfg)                      # the humans of the compared runs' data settings
-    corpus = data.corpus()
-    cohorts, _ = data.cohorts(corpus, groups)
+    humans = load_humans(cfg)                   # the humans of the compared runs' data settings (cached)
+    corpus, cohorts = humans.corpus, humans.cohorts
     filter_string = "" if jobs is not None else options.filter
     runs, notes = select_runs(client, experiment_id, filter_string, cfg.data.name, workdir, humans_hash(cfg),
-                              data.provenance()["data_modified"], jobs)
+                              humans.tags["data_modified"], jobs)
     for note in notes:
         log.info("Left out: %s", note)
     if not runs:

@@ -2,7 +2,8 @@
 
 ``conf/data/*.yaml`` and ``conf/source/*.yaml`` name one of these functions; the job calls
 ``hydra.utils.instantiate(node, ...)`` and gets a human-data source (``corpus()``, ``cohorts()``) or an
-attention source (``load(corpus)``). A new data or attention source is a new YAML file and a factory here.
+attention source (``load(corpus)``). A new data or attention source is a new YAML file and a factory here
+(sources that run a model: :mod:`attnhuman.app.model_factories`, which alone imports torch).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
 from attnhuman.attention.registry import ModelSpec
-from attnhuman.attention.sources import DeepSpeedSource, ModelSource, ReleasedSource
+from attnhuman.attention.sources import ReleasedSource
 from attnhuman.attention.store import load_attention, reference_rows
 from attnhuman.corpus import DEMO_CORPUS, Corpus, demo_corpus
 from attnhuman.errors import ConfigError, DataError
@@ -113,19 +114,3 @@ def released_path(path, root, spec: ModelSpec, prefix: dict) -> Path:
     if not prefix["released_file"]:
         raise DataError(f"no released attention exists for prefix={prefix['name']}; give source.path.")
     return (Path(root).expanduser() / f"{spec.model}-{spec.size}" / prefix["released_file"]).resolve()
-
-
-def model_source(*, spec: ModelSpec, prefix: dict, paths: dict, dtype: str, batch_size: int, device_map,
-                 trust_remote_code: bool, seed: int, progress: bool, cache: bool, cache_dir, **_) -> ModelSource:
-    """``source=hf``: the registry model run with transformers (eager attention)."""
-    return ModelSource(spec, prefix=prefix["text"], dtype=dtype, batch_size=batch_size, device_map=device_map,
-                       trust_remote_code=bool(trust_remote_code), seed=int(seed), progress=bool(progress),
-                       cache=bool(cache), cache_dir=Path(cache_dir).expanduser(),
-                       checkpoint_cache_dir=Path(paths["cache"]).expanduser())
-
-
-def deepspeed_source(*, tp_size=None, **node) -> DeepSpeedSource:
-    """``source=deepspeed``: :func:`model_source`, tensor-parallel over ``tp_size`` processes (None: all launched)."""
-    base = model_source(**node)
-    return DeepSpeedSource(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
-                           tp_size=None if tp_size is None else int(tp_size))

@@ -31,9 +31,11 @@ from attnhuman.app.config import (
 )
 from attnhuman.app.factories import build
 from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, tracking_uri
-from attnhuman.attention import sharding
+from attnhuman.attention import ranks
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.corpus import Corpus
+from attnhuman.humans.cache import HumansCache
+from attnhuman.humans.cache import cache_key as humans_cache_key
 from attnhuman.humans.cohort import Cohort, ExclusionReport
 from attnhuman.reporting.figures import layerwise_resemblance
 
@@ -62,10 +64,17 @@ class Humans:
     tags: dict[str, str]
 
 
-def load_humans(cfg: DictConfig, data=None) -> Humans:
-    """The human data of ``cfg.data`` (or of ``data``, built from it) for ``cfg.analysis.groups``."""
+def load_humans(cfg: DictConfig, data=None, fingerprint: str | None = None) -> Humans:
+    """The human data of ``cfg.data`` (or of ``data``, built from it) for ``cfg.analysis.groups``, parsed once
+    per data contents, settings and code (``<paths.cache>/humans``)."""
     data = data or human_data(cfg)
     corpus = data.corpus()
+    cache = HumansCache(Path(cfg.paths.cache) / "humans")
+    key = humans_cache_key(humans_hash(cfg), fingerprint or data.fingerprint())
+    cached = cache.load(key)
+    if cached is not None:
+        log.info("Human data from the cache (%s)", cache.path(key))
+        return Humans(corpus, *cached)
     cohorts, report = data.cohorts(corpus, list(cfg.analysis.groups))
     fmri = {}
     if fmri_score(cfg) is not None:
@@ -73,7 +82,9 @@ def load_humans(cfg: DictConfig, data=None) -> Humans:
             fmri = data.fmri_cohorts(corpus, list(cfg.analysis.groups), report)
         else:
             log.info("analysis.fmri: skipped, data=%s has no fMRI recordings (only data=reading_brain).", cfg.data.name)
-    return Humans(corpus, cohorts, report, fmri, data.provenance())
+    humans = Humans(corpus, cohorts, report, fmri, data.provenance())
+    cache.save(key, cohorts, report, fmri, humans.tags)
+    return humans
 
 
 def _output_dir() -> Path:
@@ -100,7 +111,7 @@ def run(cfg: DictConfig) -> dict | None:
     fmri_score(cfg)
     score_options(cfg)
     data, source = human_data(cfg), attention_source(cfg, spec)
-    if not sharding.is_main():
+    if not ranks.is_main():
         return _assist(cfg, data, source)
     client = MlflowClient(tracking_uri(cfg))
     experiment_id = prepare_store(cfg)
@@ -109,7 +120,7 @@ def run(cfg: DictConfig) -> dict | None:
                 "attention_fingerprint": source.fingerprint(), "code_version": __version__}
     identity["run_identity"] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     previous = finished_run(client, experiment_id, identity["run_identity"])
-    if _agree_to_skip(cfg, previous is not None and not cfg.rerun):
+    if source.agree(previous is not None and not cfg.rerun):
         log.info("Skipping %s: FINISHED run %s has the same config, data, attention input and code version "
                  "(rerun=true runs it again).", name, previous.info.run_id)
         return None
@@ -119,7 +130,7 @@ def run(cfg: DictConfig) -> dict | None:
     run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
     log.info("MLflow run %s (%s) in %s", name, run_id, tracking_uri(cfg))
     try:
-        summary = _analyze(cfg, spec, data, source, RunLog(client, run_id, _output_dir()))
+        summary = _analyze(cfg, spec, data, source, RunLog(client, run_id, _output_dir()), identity["data_fingerprint"])
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -127,28 +138,20 @@ def run(cfg: DictConfig) -> dict | None:
     return summary
 
 
-def _agree_to_skip(cfg: DictConfig, skip: bool | None) -> bool:
-    """Rank 0's decision to skip the job, shared with the other ranks of a source=deepspeed job."""
-    if cfg.source.name != "deepspeed":
-        return bool(skip)
-    sharding.init(cfg.source.tp_size)
-    return sharding.broadcast(skip)
-
-
 def _assist(cfg: DictConfig, data, source) -> None:
     """A source=deepspeed rank other than 0: extract this rank's heads for rank 0; never log."""
-    if _agree_to_skip(cfg, None):
+    if source.agree(None):
         return None
     source.load(data.corpus())
     return None
 
 
-def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog) -> dict:
+def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog, fingerprint: str) -> dict:
     sink.params(flatten(job_config(cfg)))
     if (sink.out / ".hydra").is_dir():
         sink.folder(sink.out / ".hydra", ".hydra")
 
-    humans = load_humans(cfg, data)
+    humans = load_humans(cfg, data, fingerprint)
     corpus, cohorts, fmri_cohorts = humans.corpus, humans.cohorts, humans.fmri
     log.info("Left out: %s (every entry with its reason: reports/exclusions.csv)", humans.report.summary())
     log.debug("%s", humans.report.format())

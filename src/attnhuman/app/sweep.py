@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 from attnhuman.app import comparison
 from attnhuman.app.config import CompactConfigError, config_hash, fmri_score, run_name, score_options
 from attnhuman.app.tracking import sweep_id
-from attnhuman.attention import sharding
+from attnhuman.attention import ranks
 from attnhuman.errors import ConfigError
 
 
@@ -47,5 +47,5 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
 def end_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> None:
     """The sweep's comparison run over its jobs' FINISHED runs (``compare.after_sweep``), on rank 0; it runs
     when some jobs failed too, and its own failure fails the command."""
-    if sharding.is_main() and config.compare.after_sweep:
+    if ranks.is_main() and config.compare.after_sweep:
         comparison.run(config, sweep=sweep_id(config.hydra.sweep.dir), jobs=jobs)

@@ -14,22 +14,10 @@ import os
 import numpy as np
 import torch
 
+from attnhuman.attention.ranks import is_main, world_size
 from attnhuman.errors import DataError
 
 log = logging.getLogger(__name__)
-
-
-def rank() -> int:
-    """This process' rank as the launcher set it (0 when not launched by one)."""
-    return int(os.environ.get("RANK", 0))
-
-
-def is_main() -> bool:
-    return rank() == 0
-
-
-def world_size() -> int:
-    return int(os.environ.get("WORLD_SIZE", 1))
 
 
 def init(tp_size: int | None) -> int:

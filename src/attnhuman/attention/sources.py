@@ -1,28 +1,19 @@
-"""Where a run's attention comes from: one small interface, ``source.load(corpus) -> SourceOutput``.
+"""Where a run's attention comes from: one small interface, ``source.load(corpus) -> SourceOutput``,
+``source.fingerprint()`` and ``source.agree(decision)`` (one decision shared by every process of a job).
 
-- :class:`ReleasedSource`: a released attention file (packed ``.npz`` or native folder);
-- :class:`ModelSource`: a causal LM run with transformers, through the extraction cache;
-- :class:`DeepSpeedSource`: the same, tensor-parallel with DeepSpeed AutoTP (one process per shard).
+- :class:`ReleasedSource` (here, torch-free): a released attention file (packed ``.npz`` or native folder);
+- :class:`~attnhuman.attention.model_sources.ModelSource`: a causal LM run with transformers;
+- :class:`~attnhuman.attention.model_sources.DeepSpeedSource`: the same, tensor-parallel with DeepSpeed AutoTP.
 """
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 
-from attnhuman.attention import sharding
-from attnhuman.attention.cache import ExtractionCache, cache_key
-from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
-from attnhuman.attention.extract import extract, peak_rss_mb
-from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
-from attnhuman.errors import ConfigError, DataError
+from attnhuman.errors import DataError
 from attnhuman.files import tree_fingerprint
-
-log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -54,97 +45,6 @@ class ReleasedSource:
     def load(self, corpus: Corpus) -> SourceOutput:
         return SourceOutput(load_attention(self.path, corpus), {"attention_input": str(Path(self.path).resolve())})
 
-
-@dataclass(frozen=True)
-class ModelSource:
-    """A registry model run with transformers (eager attention); ``cache_dir`` keeps extractions by key.
-
-    The cache is looked up before any weights are read: a hit costs only the tokenizer.
-    """
-
-    spec: ModelSpec
-    prefix: str = ""
-    dtype: str = "float32"
-    batch_size: int = 16
-    device_map: str | None = None
-    trust_remote_code: bool = False
-    seed: int = 0
-    progress: bool = True
-    cache: bool = True
-    cache_dir: Path | None = None
-    checkpoint_cache_dir: Path | None = None
-
-    def __post_init__(self):
-        if self.dtype not in DTYPES:
-            raise ConfigError(f"source.dtype={self.dtype!r}: choose one of {sorted(DTYPES)}")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise ConfigError(f"source.batch_size={self.batch_size!r}: a positive number of sentences per forward pass")
-
-    @cached_property
-    def checkpoint(self) -> Checkpoint:
-        """The checkpoint's tokenizer and weights identity (its weights are read only on a cache miss)."""
-        spec = self.spec
-        return open_checkpoint(spec.checkpoint, spec.label, trust_remote_code=self.trust_remote_code, seed=self.seed,
-                               tokenizer=spec.tokenizer, architecture=spec.architecture,
-                               cache_dir=self.checkpoint_cache_dir)
-
-    def fingerprint(self) -> str:
-        """What the attention will be: the extraction cache key (weights' contents, tokenizer, prefix, dtype, code)
-        without the corpus, which the data's fingerprint covers."""
-        c = self.checkpoint
-        return "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None)
-
-    def _tp_size(self) -> int | None:
-        return None
-
-    def _place(self, model, tp_size: int | None):
-        return model
-
-    def load(self, corpus: Corpus) -> SourceOutput:
-        spec, tp_size = self.spec, self._tp_size()
-        start = time.perf_counter()
-        checkpoint = self.checkpoint
-        key = cache_key(checkpoint.identity, checkpoint.tokenizer, self.prefix, self.dtype, corpus)
-        cache = ExtractionCache(self.cache_dir)
-        result = cache.load(key, corpus) if self.cache and sharding.is_main() else None
-        if sharding.broadcast(result is not None):
-            if result is None:          # rank 0 has it cached: nothing for this rank to do
-                return SourceOutput(None)
-            log.info("Reusing cached extraction %s", cache.path(key))
-            load_s = time.perf_counter() - start
-        else:
-            model = self._place(checkpoint.load(self.dtype, self.device_map), tp_size)
-            load_s = time.perf_counter() - start
-            result = extract(model, checkpoint.tokenizer, corpus, self.prefix, self.batch_size,
-                             self.progress and sharding.is_main())
-            attention = sharding.gather_heads(result.store.attention) if tp_size is not None else result.store.attention
-            if attention is None:
-                return SourceOutput(None)
-            result.store.attention = attention
-            if self.cache:
-                cache.save_or_warn(key, result)
-        n_tokens = int(result.n_tokens.sum())
-        metrics = {"ntp_loss": result.ntp_loss, "ntp_loss_per_len": result.ntp_loss_per_len,
-                   "extract_s": result.extract_s, "tokens_per_s": n_tokens / result.extract_s, "load_s": load_s,
-                   "peak_rss_mb": peak_rss_mb(), **result.alignment}
-        tags = {"attention_input": f"{spec.checkpoint} ({checkpoint.identity[:80]})", "cache_key": key,
-                "cache_hit": str(result.cached).lower()}
-        if tp_size is not None:
-            tags["tp_size"] = str(tp_size)
-        return SourceOutput(result.store, tags, metrics)
-
-
-@dataclass(frozen=True)
-class DeepSpeedSource(ModelSource):
-    """:class:`ModelSource` sharded by DeepSpeed AutoTP: every rank extracts its heads, rank 0 gathers them.
-
-    ``tp_size`` None: the number of launched processes (it must equal it).
-    """
-
-    tp_size: int | None = None
-
-    def _tp_size(self) -> int:
-        return sharding.init(self.tp_size)
-
-    def _place(self, model, tp_size: int | None):
-        return sharding.shard(model, tp_size, DTYPES[self.dtype])
+    def agree(self, decision):
+        """One process reads a released file: its own decision."""
+        return decision

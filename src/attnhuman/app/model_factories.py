@@ -1,0 +1,27 @@
+"""Hydra ``_target_`` factories of the sources that run a model (``source=hf``, ``source=deepspeed``).
+
+Apart from :mod:`attnhuman.app.factories` so that only jobs that run a model import torch and transformers.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from attnhuman.attention.model_sources import DeepSpeedSource, ModelSource
+from attnhuman.attention.registry import ModelSpec
+
+
+def model_source(*, spec: ModelSpec, prefix: dict, paths: dict, dtype: str, batch_size: int, device_map,
+                 trust_remote_code: bool, seed: int, progress: bool, cache: bool, cache_dir, **_) -> ModelSource:
+    """``source=hf``: the registry model run with transformers (eager attention)."""
+    return ModelSource(spec, prefix=prefix["text"], dtype=dtype, batch_size=batch_size, device_map=device_map,
+                       trust_remote_code=bool(trust_remote_code), seed=int(seed), progress=bool(progress),
+                       cache=bool(cache), cache_dir=Path(cache_dir).expanduser(),
+                       checkpoint_cache_dir=Path(paths["cache"]).expanduser())
+
+
+def deepspeed_source(*, tp_size=None, **node) -> DeepSpeedSource:
+    """``source=deepspeed``: :func:`model_source`, tensor-parallel over ``tp_size`` processes (None: all launched)."""
+    base = model_source(**node)
+    return DeepSpeedSource(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)},
+                           tp_size=None if tp_size is None else int(tp_size))
