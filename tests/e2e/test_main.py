@@ -3,6 +3,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -113,6 +114,25 @@ def test_invalid_combination_fails_before_any_job(tmp_path):
     assert "Traceback" not in proc.stderr
     assert runs(tmp_path)[1] == []
 
+
+def test_every_missing_input_is_listed_in_seconds_before_any_job(tmp_path, monkeypatch):
+    """The headline sweep without checkpoints: one list of all six, before any job or run exists."""
+    monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    for name in [k for k in os.environ if k.startswith(("ATTNHUMAN_LLAMA", "ATTNHUMAN_ALPACA", "ATTNHUMAN_VICUNA"))]:
+        monkeypatch.delenv(name)
+    start = time.perf_counter()
+    proc = main(tmp_path, "-m", "model=llama,alpaca,vicuna", "size=7b,13b", f"data.root={tmp_path}/nothing",
+                "data.download=false", check=False)
+    seconds = time.perf_counter() - start
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "Missing inputs (7), no job was started:" in proc.stderr
+    for label in ("llama-7b-base", "llama-13b-base", "alpaca-7b-base", "alpaca-13b-base", "vicuna-7b-v1_1",
+                  "vicuna-13b-v1_1"):
+        assert f"checkpoint of {label}: expected a Hugging Face folder at {tmp_path}/checkpoints/" in proc.stderr
+    assert ("llama-7b-base-none, llama-13b-base-none, alpaca-7b-base-none, alpaca-13b-base-none, vicuna-7b-v1_1-none, "
+            "vicuna-13b-v1_1-none: Reading Brain file(s) ['sentences_p1.txt', 'mean_saccade_num_p1.pkl', "
+            "'mean_saccade_num_p2.pkl'] missing from") in proc.stderr
+    assert runs(tmp_path)[1] == [] and seconds < 20, seconds
 
 
 def test_real_model_end_to_end_with_cache(tmp_path):

@@ -7,10 +7,19 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig
 
 from attnhuman.app import comparison
-from attnhuman.app.config import CompactConfigError, config_hash, fmri_score, run_name, score_options
-from attnhuman.app.tracking import sweep_id
+from attnhuman.app.config import (
+    CompactConfigError,
+    CompactDataError,
+    config_hash,
+    fmri_score,
+    resolve_model,
+    run_name,
+    score_options,
+)
+from attnhuman.app.job import attention_source, human_data
+from attnhuman.app.tracking import prepare_store, sweep_id
 from attnhuman.attention import ranks
-from attnhuman.errors import ConfigError
+from attnhuman.errors import ConfigError, DataError
 
 
 def combinations(config: DictConfig, loader) -> list[str]:
@@ -23,13 +32,15 @@ def combinations(config: DictConfig, loader) -> list[str]:
 
 
 def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[str, str]]:
-    """Compose every job of the sweep and check its model and analysis options; raise listing every invalid job.
+    """Compose every job of the sweep and check its model and analysis options, then what it needs (checkpoint,
+    released file, data files, the MLflow store); raise listing every invalid job, or every missing input, before
+    any job starts.
 
     Returns ``[(run name, config hash)]`` of the jobs: the sweep's comparison is over their runs.
     """
     overrides = OverridesParser.create().parse_overrides(list(arguments))
     jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-    problems, identities = [], []
+    problems, identities, missing = [], [], {}
     for job in jobs:
         try:
             job_cfg = loader.load_sweep_config(config, list(job))
@@ -38,10 +49,31 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
             identities.append((run_name(job_cfg), config_hash(job_cfg)))
         except (HydraException, ConfigError) as e:
             problems.append(f"  {' '.join(job)}: {str(e).strip().splitlines()[0]}")
+            continue
+        for problem in preflight(job_cfg):
+            missing.setdefault(problem, []).append(run_name(job_cfg))
     if problems:
         raise CompactConfigError("Invalid sweep, no job was started:\n" + "\n".join(problems)
                                  + "\nValid model/size combinations: " + ", ".join(combinations(config, loader)))
+    try:
+        prepare_store(config)
+    except DataError as e:
+        missing.setdefault(str(e), []).append("every job")
+    if missing:
+        raise CompactDataError(f"Missing inputs ({len(missing)}), no job was started:\n" + "\n".join(
+            f"  {', '.join(names)}: {problem}" for problem, names in missing.items()))
     return identities
+
+
+def preflight(cfg: DictConfig) -> list[str]:
+    """What one job needs and lacks, found without reading any data or weights."""
+    problems = []
+    try:
+        problems += human_data(cfg).problems(list(cfg.analysis.groups))
+        problems += attention_source(cfg, resolve_model(cfg)).problems()
+    except DataError as e:
+        problems.append(str(e))
+    return problems
 
 
 def end_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> None:

@@ -21,6 +21,7 @@ import torch
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+from attnhuman.attention.locations import folder_problem
 from attnhuman.errors import DataError
 from attnhuman.files import fingerprint, tree_fingerprint
 
@@ -53,14 +54,10 @@ def _package_gguf(module: str, cache_dir: Path | None) -> tuple[Path, str]:
 
 
 def _folder(checkpoint: str, label: str) -> Path:
-    path = Path(checkpoint).expanduser()
-    weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("pytorch_model*.bin"))
-    if not (path / "config.json").is_file() or not weights:
-        found = sorted(p.name for p in path.iterdir())[:10] if path.is_dir() else "no such folder"
-        raise DataError(f"checkpoint of {label}: expected a Hugging Face folder at {path} with config.json, "
-                        f"tokenizer files and weights (*.safetensors or pytorch_model*.bin); found: {found}. "
-                        "Set the registry's environment variable (see conf/model) or paths.checkpoints.")
-    return path
+    problem = folder_problem(checkpoint, label)
+    if problem:
+        raise DataError(problem)
+    return Path(checkpoint).expanduser()
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")

@@ -12,6 +12,7 @@ from attnhuman.attention import sharding
 from attnhuman.attention.cache import ExtractionCache, cache_key
 from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
 from attnhuman.attention.extract import extract, peak_rss_mb
+from attnhuman.attention.locations import location_problem
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.sources import SourceOutput
 from attnhuman.corpus import Corpus
@@ -52,6 +53,11 @@ class ModelSource:
         return open_checkpoint(spec.checkpoint, spec.label, trust_remote_code=self.trust_remote_code, seed=self.seed,
                                tokenizer=spec.tokenizer, architecture=spec.architecture,
                                cache_dir=self.checkpoint_cache_dir)
+
+    def problems(self) -> list[str]:
+        """What is missing to run this source (its checkpoint), found without reading it."""
+        problem = location_problem(self.spec.checkpoint, self.spec.label, self.spec.tokenizer)
+        return [problem] if problem else []
 
     def fingerprint(self) -> str:
         """What the attention will be: the extraction cache key (weights' contents, tokenizer, prefix, dtype, code)

@@ -37,6 +37,10 @@ class ReleasedSource:
             raise DataError(f"attention input {self.path} does not exist: give a packed .npz file or a folder "
                             "of native '*layer<k>.npy' files (source.path), or source.root.")
 
+    def problems(self) -> list[str]:
+        """Nothing is missing: a released file that does not exist is refused when the source is built."""
+        return []
+
     def fingerprint(self) -> str:
         """What the attention is: the contents of the file (or of a native folder's layer files)."""
         path = Path(self.path)

@@ -178,6 +178,15 @@ class ReadingBrain:
 
     has_fmri = True
 
+    def problems(self, groups) -> list[str]:
+        """The files the groups' cohorts need that are missing and will not be downloaded (data.download=false)."""
+        needed = [TEXT_FILE, *(f"mean_saccade_num_{GROUP_FILE_SUFFIX[g]}.pkl" for g in groups if g in GROUP_FILE_SUFFIX)]
+        missing = [name for name in needed if not self.release.has(name)]
+        if missing and not self.release.download:
+            return [f"Reading Brain file(s) {missing} missing from {self.release.root}: point data.root (or "
+                    "$READING_BRAIN_DIR) at a folder with the release layout, or set data.download=true."]
+        return []
+
     def fingerprint(self) -> str:
         """What the data is: the contents of the release files (and count files) in the folder."""
         names = [*CHECKSUMS, *(f"saccade_num_{s}.pkl" for s in GROUP_FILE_SUFFIX.values())]
