@@ -94,7 +94,10 @@ def test_sweep_marks_a_failed_job_and_goes_on(tmp_path):
                 f"source.path={LLAMA30 / 'packed_plain.npz'}", "analysis.fmri=false", check=False)
     assert proc.returncode != 0
     client, found = runs(tmp_path)
-    jobs = {r.info.run_name: r.info.status for r in found if r.data.tags.get("kind") != "comparison"}
+    [parent] = [r for r in found if r.data.tags.get("kind") == "sweep"]     # FAILED: one of its jobs did
+    assert parent.info.status == "FAILED" and parent.data.tags["n_jobs"] == "2"
+    assert {r.data.tags.get("mlflow.parentRunId") for r in found if r is not parent} == {parent.info.run_id}
+    jobs = {r.info.run_name: r.info.status for r in found if "kind" not in r.data.tags}
     assert jobs == {"llama-7b-base-none+released": "FAILED", "llama-30b-base-none+released": "FINISHED"}
     [comparison] = [r for r in found if r.data.tags.get("kind") == "comparison"]     # for the jobs that finished
     assert comparison.data.metrics["n_runs"] == 1 and comparison.data.metrics["n_left_out"] == 1
@@ -175,4 +178,6 @@ def test_a_comparison_that_fails_fails_the_sweep(tmp_path):
     proc = main(tmp_path, "-m", *BASE, "prefix=none,translate", f"source.root={LLAMA30.parent}", "analysis.fmri=false",
                 "compare.alpha=2", check=False)
     assert proc.returncode != 0 and "alpha must be in (0, 1), got 2" in proc.stderr
-    assert sorted(r.info.status for r in runs(tmp_path)[1]) == ["FINISHED", "FINISHED"]
+    found = runs(tmp_path)[1]
+    assert sorted(r.info.status for r in found if "kind" not in r.data.tags) == ["FINISHED", "FINISHED"]
+    assert [r.info.status for r in found if r.data.tags.get("kind") == "sweep"] == ["FAILED"]

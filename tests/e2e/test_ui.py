@@ -93,9 +93,14 @@ def test_report_html_shows_every_figure_in_the_artifact_viewer(store, server, br
     assert [alt for alt, loaded in images if not loaded] == [] and "Paper Figure 4" in [alt for alt, _ in images]
 
 
-def test_experiment_opens_on_its_runs_and_a_run_shows_curves_by_layer_and_depth(store, server, browser):
+def test_experiment_opens_on_the_sweep_holding_its_runs_and_a_run_shows_curves_by_layer_and_depth(store, server, browser):
     experiment, _, job = _runs(store)
-    text = _open(browser, f"{server}/{experiment}?{MODEL_TRAINING}", "llama-30b-base-translate")
-    assert "llama-30b-base-none" in text and "3 matching runs" in text
+    text = _open(browser, f"{server}/{experiment}?{MODEL_TRAINING}", "sweep-")
+    assert "4 matching runs" in text and "llama-30b-base-translate" not in text      # one sweep row, its runs inside
+    browser.execute_script("document.querySelector('.ag-row button').click()")       # expand the sweep
+    WebDriverWait(browser, 30).until(lambda d: "llama-30b-base-translate" in d.execute_script(
+        "return document.body.innerText"))
+    text = browser.execute_script("return document.body.innerText")
+    assert "llama-30b-base-none+released" in text and "comparison-" in text
     text = _open(browser, f"{server}/{experiment}/runs/{job.info.run_id}/model-metrics?{MODEL_TRAINING}", "depth")
     assert "llama-30b-base-none" in text and "layer" in text and "r2_L1" in text

@@ -21,7 +21,7 @@ from attnhuman.analysis.bias import head_count_bias
 from attnhuman.analysis.trivial import human_table
 from attnhuman.app.config import flatten, humans_hash
 from attnhuman.app.job import load_humans
-from attnhuman.app.tracking import RunLog, layer_key, prepare_store, tracking_uri
+from attnhuman.app.tracking import RunLog, layer_key, prepare_store, sweep_parent, tracking_uri
 from attnhuman.comparison.runs import Run, find_pairs, latest_per_job
 from attnhuman.comparison.tables import (
     correlation_table,
@@ -38,6 +38,7 @@ from attnhuman.reporting.report import write_html, write_report
 
 log = logging.getLogger(__name__)
 COMPARISON_TAG = "comparison"
+SWEEP_TAG = "sweep"          # a sweep's parent run
 
 
 def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, data_name: str, workdir: Path,
@@ -53,7 +54,7 @@ def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, da
     if filter_string:
         query += f" and {filter_string}"
     found = [r for r in client.search_runs([experiment_id], query, order_by=["attributes.start_time DESC"],
-                                           max_results=5000) if r.data.tags.get("kind") != COMPARISON_TAG]
+                                           max_results=5000) if r.data.tags.get("kind") not in (COMPARISON_TAG, SWEEP_TAG)]
     notes = []
     if jobs is not None:
         wanted = {digest for _, digest in jobs}
@@ -95,6 +96,14 @@ def quoted(value: str) -> str:
     if "'" in value:
         raise DataError(f"{value!r} cannot be used in an MLflow filter (it holds a single quote).")
     return f"'{value}'"
+
+
+def _sweep_tags(client: MlflowClient, experiment_id: str, sweep: str | None) -> dict:
+    """A sweep's comparison: ``sweep`` and its parent run (``mlflow.parentRunId``)."""
+    if not sweep:
+        return {}
+    parent = sweep_parent(client, experiment_id, sweep)
+    return {"sweep": sweep, **({"mlflow.parentRunId": parent} if parent else {})}
 
 
 def _run(client: MlflowClient, found, folder: Path) -> Run:
@@ -169,7 +178,7 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     comparison = client.create_run(experiment_id, run_name=name,
                                    tags={"kind": COMPARISON_TAG, "n_runs": str(len(runs)),
                                          "compared_runs": ", ".join(r.run_id for r in runs)[:5000],
-                                         **({"sweep": sweep} if sweep else {})})
+                                         **_sweep_tags(client, experiment_id, sweep)})
     sink = RunLog(client, comparison.info.run_id, out)
     sink.params({"filter": filter_string or "(all)", "runs": ", ".join(r.label for r in runs)[:6000],
                  **flatten({"compare": OmegaConf.to_container(options, resolve=True)}), "data.name": cfg.data.name})

@@ -23,9 +23,9 @@ from attnhuman.attention.registry import ModelSpec
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
 
-UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra")
+UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra", "cluster")   # they do not change a job's results
 DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
-DEFAULT_SOURCE = "hf"                    # runs with attention from another source carry its name in theirs   # they do not change a job's results
+DEFAULT_SOURCE = "hf"                   # runs with attention from another source carry its name in theirs
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
 
 

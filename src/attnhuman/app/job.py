@@ -19,6 +19,7 @@ from attnhuman.analysis.fmri import fmri_summary, fmri_table
 from attnhuman.analysis.options import metric_key
 from attnhuman.analysis.resemblance import GroupResemblance, score_group
 from attnhuman.analysis.trivial import model_reliance
+from attnhuman.app.claims import Heartbeat, claim, recover_stale, where_tags
 from attnhuman.app.config import (
     config_hash,
     flatten,
@@ -30,7 +31,7 @@ from attnhuman.app.config import (
     score_options,
 )
 from attnhuman.app.factories import build
-from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, tracking_uri
+from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_parent, tracking_uri
 from attnhuman.attention import ranks
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.corpus import Corpus
@@ -93,11 +94,13 @@ def _output_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="attnhuman-"))
 
 
-def _sweep_tag() -> dict:
-    """``{"sweep": <sweep folder>}`` for a job of a Hydra multirun (its comparison selects by it)."""
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        return {"sweep": sweep_id(HydraConfig.get().sweep.dir)}
-    return {}
+def _sweep_tags(client: MlflowClient, experiment_id: str) -> dict:
+    """For a job of a Hydra multirun: ``sweep`` (its folder) and ``mlflow.parentRunId`` (the sweep's run)."""
+    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
+        return {}
+    sweep = sweep_id(HydraConfig.get().sweep.dir)
+    parent = sweep_parent(client, experiment_id, sweep)
+    return {"sweep": sweep, **({"mlflow.parentRunId": parent} if parent else {})}
 
 
 def run(cfg: DictConfig) -> dict | None:
@@ -120,17 +123,28 @@ def run(cfg: DictConfig) -> dict | None:
                 "attention_fingerprint": source.fingerprint(), "code_version": __version__}
     identity["run_identity"] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
     previous = finished_run(client, experiment_id, identity["run_identity"])
-    if source.agree(previous is not None and not cfg.rerun):
+    skip, run_id = previous is not None and not cfg.rerun, None
+    if skip:
         log.info("Skipping %s: FINISHED run %s has the same config, data, attention input and code version "
                  "(rerun=true runs it again).", name, previous.info.run_id)
+    else:
+        recover_stale(client, experiment_id, identity["run_identity"], float(cfg.mlflow.stale_after_s))
+        tags = {**identity, "humans_hash": humans_hash(cfg), "model": spec.model, "size": spec.size,
+                "tuning": spec.tuning, "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family,
+                "stage": spec.stage, **_sweep_tags(client, experiment_id), **where_tags()}
+        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
+        holder = claim(client, experiment_id, run_id, identity["run_identity"], bool(cfg.rerun))
+        if holder is not None:
+            skip = True
+            log.info("Skipping %s: run %s (%s, %s) has the same job.", name, holder.info.run_id,
+                     holder.info.status, holder.data.tags.get("host", "?"))
+    if source.agree(skip):
         return None
-    tags = {**identity, "humans_hash": humans_hash(cfg), "model": spec.model, "size": spec.size, "tuning": spec.tuning,
-            "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family, "stage": spec.stage,
-            **_sweep_tag()}
-    run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
     log.info("MLflow run %s (%s) in %s", name, run_id, tracking_uri(cfg))
     try:
-        summary = _analyze(cfg, spec, data, source, RunLog(client, run_id, _output_dir()), identity["data_fingerprint"])
+        with Heartbeat(client, run_id, float(cfg.mlflow.heartbeat_s)):
+            summary = _analyze(cfg, spec, data, source, RunLog(client, run_id, _output_dir()),
+                               identity["data_fingerprint"])
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise

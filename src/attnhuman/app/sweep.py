@@ -1,9 +1,12 @@
 """Checks a Hydra sweep before it starts (used by the ``checked`` sweeper plugin)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from attnhuman.app import comparison
@@ -17,7 +20,7 @@ from attnhuman.app.config import (
     score_options,
 )
 from attnhuman.app.job import attention_source, human_data
-from attnhuman.app.tracking import prepare_store, sweep_id
+from attnhuman.app.tracking import prepare_store, sweep_id, sweep_parent, tracking_uri
 from attnhuman.attention import ranks
 from attnhuman.errors import ConfigError, DataError
 
@@ -76,8 +79,31 @@ def preflight(cfg: DictConfig) -> list[str]:
     return problems
 
 
-def end_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> None:
+def start_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> str | None:
+    """The sweep's parent run (rank 0), which its job runs and its comparison run hang under in the MLflow UI."""
+    if not ranks.is_main():
+        return None
+    client, experiment_id = MlflowClient(tracking_uri(config)), prepare_store(config)
+    sweep = sweep_id(config.hydra.sweep.dir)
+    parent = sweep_parent(client, experiment_id, sweep)
+    if parent is None:
+        name = f"sweep-{Path(sweep).parent.name}-{Path(sweep).name}"
+        parent = client.create_run(experiment_id, run_name=name, tags={"kind": "sweep", "sweep": sweep,
+                                                                       "n_jobs": str(len(jobs))}).info.run_id
+    return parent
+
+
+def end_sweep(config: DictConfig, jobs: list[tuple[str, str]], parent: str | None, jobs_ok: bool) -> None:
     """The sweep's comparison run over its jobs' FINISHED runs (``compare.after_sweep``), on rank 0; it runs
-    when some jobs failed too, and its own failure fails the command."""
-    if ranks.is_main() and config.compare.after_sweep:
-        comparison.run(config, sweep=sweep_id(config.hydra.sweep.dir), jobs=jobs)
+    when some jobs failed too, and its own failure fails the command. The parent run ends FINISHED when every
+    job and the comparison did, else FAILED."""
+    if not ranks.is_main():
+        return
+    ok = False
+    try:
+        if config.compare.after_sweep:
+            comparison.run(config, sweep=sweep_id(config.hydra.sweep.dir), jobs=jobs)
+        ok = jobs_ok
+    finally:
+        if parent is not None:
+            MlflowClient(tracking_uri(config)).set_terminated(parent, "FINISHED" if ok else "FAILED")

@@ -6,12 +6,15 @@ command that runs (editable or not), else the working directory.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 import time
 from pathlib import Path
 
 import pandas as pd
+from filelock import FileLock, Timeout
 from hydra.core.hydra_config import HydraConfig
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
@@ -61,29 +64,54 @@ def _artifact_location(cfg: DictConfig, uri: str) -> str | None:
 
 
 def prepare_store(cfg: DictConfig) -> str:
-    """Create the store (and its schema) and the experiment if needed; returns the experiment id."""
+    """Create the store (and its schema) and the experiment if needed; returns the experiment id.
+
+    A SQLite store is created and migrated once, under a file lock beside it, in WAL mode (readers never
+    block the writer), so that parallel jobs starting together on a new store never race.
+    """
     uri = tracking_uri(cfg)
     try:
         if uri.startswith("sqlite:///"):
-            Path(uri[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
-        client = MlflowClient(uri)
-        experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
-        if experiment is None:
-            return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(cfg, uri),
-                                            tags=EXPERIMENT_TAGS)
-        for key, value in EXPERIMENT_TAGS.items():
-            if experiment.tags.get(key) != value:
-                client.set_experiment_tag(experiment.experiment_id, key, value)
-        return experiment.experiment_id
-    except (OSError, MlflowException) as e:
+            path = Path(uri[len("sqlite:///"):])
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with FileLock(f"{path}.lock", timeout=300):
+                experiment_id = _experiment(MlflowClient(uri), cfg)
+                with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
+                    db.execute("PRAGMA journal_mode=WAL")
+                return experiment_id
+        return _experiment(MlflowClient(uri), cfg)
+    except (OSError, MlflowException, sqlite3.Error, Timeout) as e:
         raise DataError(f"MLflow store {uri} cannot be opened or created ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:300]}). Make its folder writable, or set mlflow.tracking_uri "
                         "(or $MLFLOW_TRACKING_URI) to another store.") from e
 
 
+def _experiment(client: MlflowClient, cfg: DictConfig) -> str:
+    """The experiment's id, created as a model-development experiment if needed (another writer may win)."""
+    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    if experiment is None:
+        try:
+            return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(
+                cfg, client.tracking_uri), tags=EXPERIMENT_TAGS)
+        except MlflowException:               # created meanwhile by another process (tracking server)
+            experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+            if experiment is None:
+                raise
+    for key, value in EXPERIMENT_TAGS.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
+    return experiment.experiment_id
+
+
 def sweep_id(sweep_dir: str) -> str:
     """The sweep's output folder, resolved: tags a sweep's runs (``tags.sweep``) for its comparison."""
     return str(Path(sweep_dir).resolve())
+
+
+def sweep_parent(client: MlflowClient, experiment_id: str, sweep: str) -> str | None:
+    """The parent run of a sweep (``tags.kind = 'sweep'``), which its job and comparison runs hang under."""
+    found = client.search_runs([experiment_id], f"tags.kind = 'sweep' and tags.sweep = '{sweep}'", max_results=1)
+    return found[0].info.run_id if found else None
 
 
 def finished_run(client: MlflowClient, experiment_id: str, identity: str):

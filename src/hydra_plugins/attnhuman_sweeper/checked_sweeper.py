@@ -5,7 +5,7 @@ from typing import Any, List, Optional
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
 
-from attnhuman.app.sweep import check_jobs, end_sweep
+from attnhuman.app.sweep import check_jobs, end_sweep, start_sweep
 
 
 @dataclass
@@ -17,12 +17,15 @@ ConfigStore.instance().store(group="hydra/sweeper", name="checked", node=Checked
 
 
 class CheckedSweeper(BasicSweeper):
-    """Raises before any job runs when one job of the sweep does not compose or names no model; ends the sweep,
-    failed jobs or not, with the comparison run of its jobs."""
+    """Raises before any job runs when one job of the sweep does not compose, names no model or misses an input;
+    opens the sweep's parent run; ends the sweep, failed jobs or not, with the comparison run of its jobs."""
 
     def sweep(self, arguments: List[str]) -> Optional[Any]:
         jobs = check_jobs(self.config, self.hydra_context.config_loader, arguments)
+        parent, jobs_ok = start_sweep(self.config, jobs), False
         try:
-            return super().sweep(arguments)
+            returns = super().sweep(arguments)
+            jobs_ok = True
+            return returns
         finally:
-            end_sweep(self.config, jobs)
+            end_sweep(self.config, jobs, parent, jobs_ok)
