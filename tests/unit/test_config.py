@@ -2,6 +2,7 @@
 import pytest
 
 from attnhuman.app.config import config_hash, flatten, job_config, resolve_model, run_name
+from attnhuman.app.resources import Shape, job_shape, weight_gb
 from attnhuman.errors import ConfigError
 from helpers import combinations, compose_job
 
@@ -87,3 +88,21 @@ def test_a_released_file_named_by_path_or_by_root_is_one_job():
                           f"source.path={root}/llama-30b/../llama-30b/packed_plain.npz")
     assert config_hash(by_root) == config_hash(by_path)
     assert flatten(job_config(by_root))["source.path"] == f"{root}/llama-30b/packed_plain.npz"
+
+
+@pytest.mark.parametrize("overrides, shape", [
+    (["model=llama", "size=65b", "source.dtype=float16"], (3, 1)),      # 130.4 GB x 1.3 = 170 GB over 80 GB GPUs
+    (["model=llama", "size=7b", "source.dtype=float16"], (1, 1)),
+    (["model=llama", "size=7b", "source.dtype=float32"], (1, 1)),      # 27 GB x 1.3 = 35 GB
+    (["model=llama", "size=30b", "source.dtype=float32", "cluster.gpu_memory_gb=40"], (5, 1)),
+    (["model=llama", "size=65b", "source=deepspeed", "source.dtype=float16"], (3, 3)),   # one task per GPU
+    (["model=llama", "size=tiny", "source=deepspeed", "source.tp_size=2", "cluster.gpus=0"], (0, 2)),
+    (["model=llama", "size=30b", "source=released"], (0, 1)),
+    (["model=llama", "size=7b", "cluster.gpus=3"], (3, 1)),
+])
+def test_gpus_per_job_follow_the_registry(overrides, shape):
+    cfg = compose_job(*overrides)
+    assert job_shape(cfg) == Shape(*shape)
+    if cfg.source.runs_model:
+        expected = 4 if cfg.source.dtype == "float32" else 2
+        assert weight_gb(cfg) == pytest.approx(resolve_model(cfg).parameters * expected / 1e9)

@@ -42,7 +42,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _slurm_state(job_id: str) -> str | None:
+def slurm_state(job_id: str) -> str | None:
     """The job's state in ``squeue`` (None: not queued any more); raises OSError without ``squeue``."""
     if not shutil.which("squeue"):
         raise OSError("squeue not found")
@@ -56,7 +56,7 @@ def stale_reason(tags: dict, stale_after_s: float, now: float | None = None) -> 
     now = time.time() if now is None else now
     if tags.get("slurm_job_id"):
         try:
-            state = _slurm_state(tags["slurm_job_id"])
+            state = slurm_state(tags["slurm_job_id"])
             if state not in ALIVE_SLURM_STATES:
                 return f"its SLURM job {tags['slurm_job_id']} is {state.lower() if state else 'no longer queued'}"
             return None

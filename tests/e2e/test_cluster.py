@@ -1,0 +1,97 @@
+"""A real one-node SLURM cluster (scripts/slurm-local): a sweep through hydra/launcher=slurm, a job killed by the
+scheduler and recovered, and source=deepspeed with two tasks through submitit's local executor."""
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from filelock import FileLock
+from mlflow.tracking import MlflowClient
+
+from helpers import READING_BRAIN, ROOT, runs
+
+TINY = ["model=llama", "size=tiny", f"data.root={READING_BRAIN}", "data.download=false", "analysis.fmri=false",
+        "cluster.gpus=0", "hydra.launcher.cpus_per_task=1"]
+SLURM = ["hydra/launcher=slurm", "hydra.launcher.mem_gb=1"]
+
+
+@pytest.fixture(scope="module")
+def slurm():
+    """The local cluster, started by the script README documents (never skipped: CI installs slurm-wlm)."""
+    proc = subprocess.run([str(ROOT / "scripts" / "slurm-local"), "up"], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return True
+
+
+def _sweep(tmp_path, *args, name="sweep", popen=False):
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
+    command = [sys.executable, str(ROOT / "src" / "main.py"), "-m", *TINY, *args, f"source.cache_dir={tmp_path}/cache",
+               f"hydra.sweep.dir={tmp_path}/{name}"]
+    if popen:
+        return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+
+
+@pytest.fixture(scope="module")
+def slurm_sweep(slurm, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("slurm")
+    proc = _sweep(tmp, *SLURM, "prefix=none,translate,noise")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    return tmp
+
+
+def test_a_sweep_on_slurm_is_one_parent_holding_three_jobs(slurm_sweep):
+    found = runs(slurm_sweep)[1]
+    [parent] = [r for r in found if r.data.tags.get("kind") == "sweep"]
+    jobs = [r for r in found if "kind" not in r.data.tags]
+    assert parent.info.status == "FINISHED" and parent.data.tags["n_jobs"] == "3"
+    assert sorted((r.data.tags["prefix"], r.info.status) for r in jobs) == [
+        ("noise", "FINISHED"), ("none", "FINISHED"), ("translate", "FINISHED")]
+    slurm_ids = {r.data.tags["slurm_job_id"] for r in jobs}
+    assert len(slurm_ids) == 3 and all(i.isdigit() for i in slurm_ids)
+    assert {r.data.tags["mlflow.parentRunId"] for r in found if r is not parent} == {parent.info.run_id}
+
+
+def test_deepspeed_with_two_tasks_through_submitit_gathers_every_head(slurm_sweep):
+    """Ranks from submitit's environment (gloo on CPU), one job array of 2 tasks: the heads equal source=hf's."""
+    proc = _sweep(slurm_sweep, "hydra/launcher=submitit", "source=deepspeed", "source.tp_size=2",
+                  "compare.after_sweep=false", name="deepspeed")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert "1 job(s) with 0 GPU(s) and 2 task(s) each" in proc.stdout + proc.stderr
+    client, found = runs(slurm_sweep)
+    by_name = {r.info.run_name: r for r in found}
+    sharded, whole = by_name["llama-tiny-base-none+deepspeed"], by_name["llama-tiny-base-none"]
+    assert sharded.info.status == "FINISHED" and sharded.data.tags["tp_size"] == "2"
+    arrays = [np.load(client.download_artifacts(r.info.run_id, "attention/attention.npz", str(slurm_sweep / r.info.run_id)))
+              ["attention"] for r in (sharded, whole)]
+    assert arrays[0].shape == (2, 5, arrays[0].shape[2])
+    np.testing.assert_allclose(arrays[0], arrays[1], atol=1e-6)
+
+
+def test_a_job_killed_by_the_scheduler_is_recovered(slurm, tmp_path):
+    """scancel --signal=KILL leaves the run RUNNING; the same command marks it KILLED (its SLURM job is gone)
+    and runs the job again."""
+    slow = ["analysis.permutation.n=400"]                 # a job long enough to be killed in the middle
+    proc = _sweep(tmp_path, *SLURM, *slow, name="first", popen=True)
+    db = tmp_path / "mlruns" / "mlflow.db"
+    deadline, running = time.time() + 300, []
+    while not running:
+        assert proc.poll() is None and time.time() < deadline, "the job never started"
+        time.sleep(0.5)
+        if db.is_file():
+            with FileLock(f"{db}.lock"):
+                running = [r for r in runs(tmp_path)[1] if r.info.status == "RUNNING" and "slurm_job_id" in r.data.tags]
+    job_id = running[0].data.tags["slurm_job_id"]
+    subprocess.run(["scancel", "--signal=KILL", job_id], check=True)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode != 0 and f"SLURM job {job_id} ended" in out + err, (out + err)[-3000:]
+    assert MlflowClient(f"sqlite:///{db}").get_run(running[0].info.run_id).info.status == "RUNNING"
+    again = _sweep(tmp_path, *SLURM, *slow, name="again")
+    assert again.returncode == 0, again.stderr[-4000:]
+    jobs = {r.info.run_id: r for r in runs(tmp_path)[1] if "kind" not in r.data.tags}
+    killed = jobs.pop(running[0].info.run_id)          # its job's log (in the sweep folder) says the same
+    assert killed.info.status == "KILLED" and killed.data.tags["killed_reason"] in (
+        f"its SLURM job {job_id} is no longer queued", f"its SLURM job {job_id} is cancelled")
+    assert [r.info.status for r in jobs.values()] == ["FINISHED"]
