@@ -8,7 +8,7 @@ DATA ?= ../shared/data
 RB := $(DATA)/reading_brain
 RELEASED := $(DATA)/released_attention
 
-.PHONY: help install test test-unit lint run sweep compare ui bench clean
+.PHONY: help install test test-unit lint run sweep compare ui server bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ sweep:  ## released LLaMA-30B, plain and translate prefix, as one Hydra sweep
 
 compare:  ## the comparison run (tables, paper figures, report.md) over the FINISHED runs in MLflow
 	$(PYTHON) src/compare.py data.root=$(RB)
+
+server:  ## MLflow tracking server on PostgreSQL (127.0.0.1:5000; README, 'Run on a cluster')
+	PYTHON=$(PYTHON) scripts/tracking-server up
 
 ui:  ## the MLflow UI on http://127.0.0.1:5000 (model-training view: /#/experiments/1?workflowType=machine_learning)
 	@echo "Open http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (runs, not the GenAI view)"
