@@ -5,7 +5,7 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman.attention.align import token_words
-from attnhuman.attention.cache import ExtractionCache, cache_key
+from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.checkpoints import load_model, load_tokenizer
 from attnhuman.attention.extract import extract
 from attnhuman.corpus import Corpus
@@ -152,3 +152,51 @@ def test_missing_checkpoint_says_what_was_expected(tmp_path):
     with pytest.raises(DataError, match="no such folder"):
         load_model(str(tmp_path / "absent"), "llama-7b-base")
 
+
+
+class _Interrupted(Exception):
+    pass
+
+
+class _KilledAfter:
+    """A ChunkStore that dies (like a preempted job) after saving ``n`` chunks."""
+
+    def __init__(self, store, n):
+        self.store, self.n = store, n
+
+    def finished(self):
+        return self.store.finished()
+
+    def save(self, chunk):
+        if self.n == 0:
+            raise _Interrupted
+        self.store.save(chunk)
+        self.n -= 1
+
+
+def test_an_interrupted_extraction_resumes_after_its_saved_chunks(tiny, demo, tmp_path, caplog):
+    """Killed after 2 chunks of 6 sentences, the next run computes only the other 8 sentences and gives what one
+    uninterrupted run gives; a damaged chunk is computed again."""
+    whole = extract(tiny.model, tiny.tokenizer, demo, batch_size=3, progress=False)
+    chunks = ChunkStore(tmp_path, "key", demo)
+    with pytest.raises(_Interrupted):
+        extract(tiny.model, tiny.tokenizer, demo, batch_size=3, progress=False, chunks=_KilledAfter(chunks, 2),
+                chunk_size=6)
+    assert len(list((tmp_path / "key.chunks").glob("chunk-*.npz"))) == 2
+    seen = []
+    hook = tiny.model.register_forward_pre_hook(lambda module, args, kwargs: seen.append(len(kwargs["input_ids"])),
+                                                with_kwargs=True)
+    try:
+        resumed = extract(tiny.model, tiny.tokenizer, demo, batch_size=3, progress=False, chunks=chunks, chunk_size=6)
+    finally:
+        hook.remove()
+    assert sum(seen) == len(demo) - 12
+    np.testing.assert_allclose(resumed.store.attention, whole.store.attention, atol=1e-6)
+    np.testing.assert_allclose(resumed.nll, whole.nll, atol=1e-6)
+    np.testing.assert_array_equal(resumed.n_tokens, whole.n_tokens)
+    assert resumed.alignment == whole.alignment
+    first = sorted((tmp_path / "key.chunks").glob("chunk-*.npz"))[0]
+    first.write_bytes(b"damaged")
+    with caplog.at_level("WARNING"):
+        assert sum(len(c.sentences) for c in ChunkStore(tmp_path, "key", demo).finished()) == len(demo) - 6
+    assert f"Extraction chunk {first} is unusable" in caplog.text

@@ -24,6 +24,7 @@ from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
 
 UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra", "cluster")   # they do not change a job's results
+SOURCE_SETTINGS_WITHOUT_EFFECT = ("progress", "chunk_size", "runs_model", "one_process_per_shard")   # nor these
 DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
 DEFAULT_SOURCE = "hf"                   # runs with attention from another source carry its name in theirs
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
@@ -111,6 +112,8 @@ def job_config(cfg: DictConfig) -> dict:
     job["model_size"] = model["sizes"][spec.size]
     job["size"], job["tuning"] = spec.size, spec.tuning
     source, prefix = job["source"], job["prefix"]
+    for key in SOURCE_SETTINGS_WITHOUT_EFFECT:
+        source.pop(key, None)
     if source.get("name") == "released" and (source["path"] or (source["root"] and prefix["released_file"])):
         source["path"], source["root"] = str(released_path(source["path"], source["root"], spec, prefix)), None
     return _without_targets(job)

@@ -83,6 +83,13 @@ class AlignmentStats:
         self.words_split += int((counts > 1).sum())
         self.longest_word_tokens = max(self.longest_word_tokens, int(counts.max()))
 
+    def merge(self, other: "AlignmentStats") -> None:
+        """Add another part's counts (a resumed extraction's finished chunks)."""
+        self.tokens += other.tokens
+        self.words += other.words
+        self.words_split += other.words_split
+        self.longest_word_tokens = max(self.longest_word_tokens, other.longest_word_tokens)
+
     def as_metrics(self) -> dict[str, float]:
         return {"align_tokens_per_word": self.tokens / max(self.words, 1),
                 "align_words_split": self.words_split,

@@ -1,15 +1,18 @@
 """The extraction cache: extractions on disk, keyed by everything that changes what they hold."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import shutil
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from attnhuman.attention.extract import Extraction
+from attnhuman.attention.align import AlignmentStats
+from attnhuman.attention.extract import Chunk, Extraction
 from attnhuman.attention.store import AttentionStore, validate
 from attnhuman.corpus import Corpus
 
@@ -72,3 +75,56 @@ class ExtractionCache:
             log.warning("Could not write the extraction cache %s (%s): this run goes on with the extraction in "
                         "memory; set source.cache_dir to a writable folder to keep it.", self.path(key), e)
             return None
+
+
+class ChunkStore:
+    """The finished chunks of one extraction (``<key>.chunks/``), kept until the whole extraction is cached: a
+    requeued or restarted job resumes after them. A chunk that is unreadable, of another key or not valid
+    attention is reported and computed again."""
+
+    def __init__(self, folder: Path, key: str, corpus: Corpus):
+        self.folder, self.key, self.corpus = Path(folder) / f"{key}.chunks", key, corpus
+
+    def finished(self) -> list[Chunk]:
+        chunks, seen = [], np.zeros(len(self.corpus), dtype=bool)
+        for path in sorted(self.folder.glob("chunk-*.npz")):
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    chunk = Chunk(z["sentences"], z["attention"], z["nll"], z["n_tokens"],
+                                  AlignmentStats(**json.loads(str(z["alignment"]))), float(z["seconds"]))
+                    if str(z["key"]) != self.key:
+                        raise ValueError("another extraction's chunk")
+                sentences = chunk.sentences
+                if sentences.min() < 0 or sentences.max() >= len(self.corpus) or seen[sentences].any():
+                    raise ValueError("sentences outside the corpus or already in another chunk")
+                cells = int(sum(self.corpus.offsets[k + 1] - self.corpus.offsets[k] for k in sentences))
+                values = chunk.attention
+                if values.shape[2] != cells or not np.isfinite(values).all() or (values < 0).any():
+                    raise ValueError("its attention does not fit its sentences or is not finite and >= 0")
+            except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError, EOFError) as e:
+                log.warning("Extraction chunk %s is unusable (%s); computing its sentences again.", path, e)
+                path.unlink(missing_ok=True)
+                continue
+            seen[sentences] = True
+            chunks.append(chunk)
+        if chunks:
+            log.info("Resuming the extraction: %d of %d sentences done in %d saved chunk(s) (%s)", int(seen.sum()),
+                     len(self.corpus), len(chunks), self.folder)
+        return chunks
+
+    def save(self, chunk: Chunk) -> None:
+        """Write one chunk (atomically); a folder that cannot be written costs a warning."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            path = self.folder / f"chunk-{len(list(self.folder.glob('chunk-*.npz'))):05d}.npz"
+            partial = path.with_suffix(".part.npz")
+            np.savez(partial, key=self.key, sentences=chunk.sentences, attention=chunk.attention, nll=chunk.nll,
+                     n_tokens=chunk.n_tokens, alignment=json.dumps(dataclasses.asdict(chunk.alignment)),
+                     seconds=chunk.seconds)
+            partial.replace(path)
+        except OSError as e:
+            log.warning("Could not save an extraction chunk in %s (%s): a restarted job computes it again.",
+                        self.folder, e)
+
+    def clear(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)

@@ -5,12 +5,17 @@ padding so that no real token attends to padding and positions equal the unbatch
 prefix, the model reads ``prefix + " " + sentence``; the sentence's token rows and columns are
 kept and each row is renormalized to sum 1. Without a prefix, BOS is dropped and rows are NOT
 renormalized. Tokens are merged into words (columns summed, rows averaged).
+
+With ``chunks`` (:class:`attnhuman.attention.cache.ChunkStore`), every ``chunk_size`` finished sentences
+are saved as they complete, and sentences of chunks saved by an earlier, interrupted run (a preempted
+or requeued job) are not computed again.
 """
 from __future__ import annotations
 
 import resource
 import time
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -44,6 +49,23 @@ class Extraction:
         return float((self.nll / self.n_tokens).mean())
 
 
+@dataclass
+class Chunk:
+    """Finished sentences of an extraction: their cells (in ``sentences`` order), losses and alignment counts."""
+
+    sentences: np.ndarray      # (k,) sentence indices
+    attention: np.ndarray      # (layers, heads, cells of those sentences)
+    nll: np.ndarray            # (k,)
+    n_tokens: np.ndarray       # (k,)
+    alignment: AlignmentStats
+    seconds: float             # time spent on them
+
+
+class Chunks(Protocol):
+    def finished(self) -> list[Chunk]: ...
+    def save(self, chunk: Chunk) -> None: ...
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -56,7 +78,7 @@ def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
 
 
 def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int = 8,
-            progress: bool = True) -> Extraction:
+            progress: bool = True, chunks: Chunks | None = None, chunk_size: int = 256) -> Extraction:
     """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss.
 
     ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own.
@@ -71,10 +93,21 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     nll = np.zeros(len(corpus))
     n_tokens = np.zeros(len(corpus), dtype=np.int64)
     stats = AlignmentStats()
+    done, earlier_s = np.zeros(len(corpus), dtype=bool), 0.0
+    for chunk in chunks.finished() if chunks is not None else []:
+        if attention is None:
+            attention = np.zeros((n_layers, chunk.attention.shape[1], corpus.n_cells), dtype=np.float32)
+        attention[:, :, _cells(corpus, chunk.sentences)] = chunk.attention
+        nll[chunk.sentences], n_tokens[chunk.sentences] = chunk.nll, chunk.n_tokens
+        stats.merge(chunk.alignment)
+        done[chunk.sentences] = True
+        earlier_s += chunk.seconds
     device = next(model.parameters()).device
-    order = np.argsort([len(t) for t in texts], kind="stable")      # similar lengths share a batch
-    start = time.perf_counter()
-    with torch.inference_mode(), tqdm(total=len(texts), desc="sentences", disable=not progress) as bar:
+    order = np.array([k for k in np.argsort([len(t) for t in texts], kind="stable") if not done[k]], dtype=np.int64)
+    start, unsaved, part = time.perf_counter(), [], AlignmentStats()     # similar lengths share a batch
+    saved_at = start
+    with torch.inference_mode(), tqdm(total=len(texts), initial=int(done.sum()), desc="sentences",
+                                      disable=not progress) as bar:
         for first in range(0, len(order), batch_size):
             batch = order[first:first + batch_size]
             enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
@@ -103,9 +136,22 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                 nll[k] = float(token_nll.mean())
                 n_tokens[k] = len(span)
                 stats.add(words[span], text_words)
+                part.add(words[span], text_words)
             bar.update(len(batch))
+            unsaved += batch.tolist()
+            if chunks is not None and (len(unsaved) >= chunk_size or first + batch_size >= len(order)):
+                sentences = np.array(unsaved, dtype=np.int64)
+                now = time.perf_counter()
+                chunks.save(Chunk(sentences, attention[:, :, _cells(corpus, sentences)], nll[sentences],
+                                  n_tokens[sentences], part, now - saved_at))
+                unsaved, part, saved_at = [], AlignmentStats(), now
     store = AttentionStore(attention, corpus.n_words.copy(), corpus.sentences_per_article.copy())
-    return Extraction(store, nll, n_tokens, stats.as_metrics(), time.perf_counter() - start)
+    return Extraction(store, nll, n_tokens, stats.as_metrics(), earlier_s + time.perf_counter() - start)
+
+
+def _cells(corpus: Corpus, sentences: np.ndarray) -> np.ndarray:
+    """The cell indices of ``sentences``, sentence after sentence."""
+    return np.concatenate([np.arange(corpus.offsets[k], corpus.offsets[k + 1]) for k in sentences])
 
 
 def check_context(config, tokenizer, texts: list[str], corpus: Corpus) -> None:

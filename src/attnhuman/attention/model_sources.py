@@ -9,7 +9,7 @@ from functools import cached_property
 from pathlib import Path
 
 from attnhuman.attention import sharding
-from attnhuman.attention.cache import ExtractionCache, cache_key
+from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
 from attnhuman.attention.extract import extract, peak_rss_mb
 from attnhuman.attention.locations import location_problem
@@ -32,6 +32,7 @@ class ModelSource:
     prefix: str = ""
     dtype: str = "float32"
     batch_size: int = 16
+    chunk_size: int = 256
     device_map: str | None = None
     trust_remote_code: bool = False
     seed: int = 0
@@ -45,6 +46,8 @@ class ModelSource:
             raise ConfigError(f"source.dtype={self.dtype!r}: choose one of {sorted(DTYPES)}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"source.batch_size={self.batch_size!r}: a positive number of sentences per forward pass")
+        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
+            raise ConfigError(f"source.chunk_size={self.chunk_size!r}: a positive number of sentences saved at once")
 
     @cached_property
     def checkpoint(self) -> Checkpoint:
@@ -90,14 +93,15 @@ class ModelSource:
         else:
             model = self._place(checkpoint.load(self.dtype, self.device_map), tp_size)
             load_s = time.perf_counter() - start
+            chunks = ChunkStore(self.cache_dir, key, corpus) if self.cache and tp_size is None else None
             result = extract(model, checkpoint.tokenizer, corpus, self.prefix, self.batch_size,
-                             self.progress and sharding.is_main())
+                             self.progress and sharding.is_main(), chunks, self.chunk_size)
             attention = sharding.gather_heads(result.store.attention) if tp_size is not None else result.store.attention
             if attention is None:
                 return SourceOutput(None)
             result.store.attention = attention
-            if self.cache:
-                cache.save_or_warn(key, result)
+            if self.cache and cache.save_or_warn(key, result) is not None and chunks is not None:
+                chunks.clear()
         n_tokens = int(result.n_tokens.sum())
         metrics = {"ntp_loss": result.ntp_loss, "ntp_loss_per_len": result.ntp_loss_per_len,
                    "extract_s": result.extract_s, "tokens_per_s": n_tokens / result.extract_s, "load_s": load_s,
