@@ -5,6 +5,7 @@ import hashlib
 import json
 import logging
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -177,6 +178,7 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog, finge
     spec.check(store, output.tags.get("attention_input", cfg.source.name))
     sink.tags(output.tags)
     sink.metrics(output.metrics)
+    analysis_start = time.perf_counter()
     reliance = model_reliance(store)             # trivial-pattern reliance, docs/method.md section 7
     sink.curve("trivial_r2", reliance.layer_r2)
     if reliance.constant:
@@ -207,6 +209,7 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog, finge
                      perm.n_immobile, perm.n_sentences, perm.significant.sum(), len(perm.p), perm.alpha)
     if fmri_cohorts:                                    # analysis.fmri: paper-default R2 per region and group
         summary.update(_log_fmri(sink, store, fmri_cohorts, fmri_score(cfg), corpus))
+    summary["analysis_s"] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
     sink.metrics(summary)
 
     name = run_name(cfg)
