@@ -7,8 +7,11 @@ from __future__ import annotations
 
 import os
 import pickle
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -181,3 +184,24 @@ def sklearn_folds(groups, k, seed):
 def ols_predict(xtr, ytr, xte):
     """Reference OLS with intercept (scikit-learn) fitted on the training cells, predicting the test cells."""
     return LinearRegression().fit(xtr, ytr).predict(xte)
+
+
+def free_port() -> int:
+    """A free TCP port on the loopback interface."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, seconds: float, what: str) -> None:
+    """Wait until ``url``/health answers; kill ``proc`` and raise naming ``what`` when it does not in time."""
+    deadline = time.time() + seconds
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            return
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                raise RuntimeError(f"{what} did not start")
+            time.sleep(1)

@@ -73,3 +73,22 @@ def _runs(tmp_path):
         return []
     with FileLock(f"{db}.lock"):
         return runs(tmp_path)[1]
+
+
+def test_local_launcher_gives_each_parallel_job_its_own_gpus(tmp_path):
+    """hydra/launcher=local with 4 visible GPUs (named; released jobs never touch them), 2 per job: two workers,
+    each job run records the slot its worker holds, and both slots are used."""
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
+    proc = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), "-m", "hydra/launcher=local",
+                           "hydra.launcher.n_jobs=3", "hydra.launcher.gpus_per_job=2",
+                           "prefix=none,translate,noise,paraphrase", "compare.after_sweep=false", *BASE,
+                           f"hydra.sweep.dir={tmp_path}/multirun"], capture_output=True, text=True, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 GPU slot(s) of 2 GPU(s): running 2 jobs at a time" in proc.stdout + proc.stderr
+    jobs = [r for r in runs(tmp_path)[1] if "kind" not in r.data.tags]
+    assert len(jobs) == 4 and {r.info.status for r in jobs} == {"FINISHED"}
+    assert {r.data.tags["cuda_visible_devices"] for r in jobs} == {"0,1", "2,3"}
+    by_pid = {}
+    for r in jobs:
+        by_pid.setdefault(r.data.tags["pid"], set()).add(r.data.tags["cuda_visible_devices"])
+    assert all(len(slots) == 1 for slots in by_pid.values())          # a worker keeps its slot

@@ -1,48 +1,33 @@
 """A real tracking server (scripts/tracking-server, `make server`): PostgreSQL started as an unprivileged user,
 `mlflow server` on a free loopback port; four parallel jobs log to it, and the same jobs again are skipped."""
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import LLAMA30, READING_BRAIN, ROOT
+from helpers import LLAMA30, READING_BRAIN, ROOT, free_port, wait_for_server
 
 PREFIXES = ("none", "translate", "noise", "paraphrase")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server():
     folder = Path(tempfile.mkdtemp(prefix="attnhuman-server-"))
     folder.chmod(0o755)                       # PostgreSQL's own user must reach its data folder
-    env = {**os.environ, "ATTNHUMAN_SERVER_DIR": str(folder), "ATTNHUMAN_PG_PORT": str(_free_port()),
-           "MLFLOW_PORT": str(_free_port()), "PYTHON": sys.executable}
+    env = {**os.environ, "ATTNHUMAN_SERVER_DIR": str(folder), "ATTNHUMAN_PG_PORT": str(free_port()),
+           "MLFLOW_PORT": str(free_port()), "PYTHON": sys.executable}
     log = open(folder / "server.log", "w")
     proc = subprocess.Popen([str(ROOT / "scripts" / "tracking-server"), "up"], stdout=log, stderr=subprocess.STDOUT,
                             env=env, cwd=ROOT)
     url = f"http://127.0.0.1:{env['MLFLOW_PORT']}"
-    deadline = time.time() + 180
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("the tracking server did not start: " + (folder / "server.log").read_text()[-3000:])
-            time.sleep(1)
+    try:
+        wait_for_server(url, proc, 180, "the tracking server")
+    except RuntimeError as e:
+        raise RuntimeError(f"{e}: {(folder / 'server.log').read_text()[-3000:]}") from None
     yield url
     proc.terminate()
     proc.wait(timeout=60)

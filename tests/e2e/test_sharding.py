@@ -1,6 +1,5 @@
 """DeepSpeed AutoTP extraction: tp_size 1 in process, tp_size 2 across two processes (uneven 3 + 2 heads)."""
 import os
-import socket
 import subprocess
 import sys
 
@@ -16,18 +15,11 @@ from attnhuman.attention.extract import extract
 from attnhuman.attention.store import load_packed
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
-from helpers import CONF_DIR, READING_BRAIN, ROOT
+from helpers import CONF_DIR, READING_BRAIN, ROOT, free_port
 
 TINY = OmegaConf.load(CONF_DIR / "model" / "llama.yaml").sizes.tiny
 SENTENCES = (("Could humans live on Mars some day?", "Pick 1,2 ,3 of the “distance (C)”. -81 and 2% items."),
              ("Electric currents decrease.",))
-
-
-def _free_port() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return str(s.getsockname()[1])
-
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +30,7 @@ def tiny():
 
 
 def test_tp_size_1_in_process_equals_unsharded(tiny, monkeypatch):
-    monkeypatch.setenv("MASTER_PORT", _free_port())
+    monkeypatch.setenv("MASTER_PORT", str(free_port()))
     corpus = Corpus(SENTENCES)
     plain = extract(tiny.load(), tiny.tokenizer, corpus, batch_size=2, progress=False)
     sharded_model = sharding.shard(tiny.load(), sharding.init(1), torch.float32)
@@ -59,7 +51,7 @@ def test_tp_size_must_match_the_launched_processes(monkeypatch):
 
 def _launch(launcher, tmp_path, *overrides, multirun=False):
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db", "OMP_NUM_THREADS": "1"}
-    port = _free_port()
+    port = str(free_port())
     command = {"deepspeed": ["deepspeed.launcher.runner", "--num_gpus", "2", "--master_port", port, "--no_local_rank"],
                "torchrun": ["torch.distributed.run", "--nproc_per_node", "2", "--master_port", port]}[launcher]
     proc = subprocess.run([sys.executable, "-m", *command, str(ROOT / "src" / "main.py"), *(["-m"] if multirun else []), "source=deepspeed", "model=llama", "size=tiny",

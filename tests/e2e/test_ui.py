@@ -1,9 +1,6 @@
 """The MLflow UI as a person sees it: a real tracking server on loopback and Debian's headless Chromium."""
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
 from selenium import webdriver
@@ -11,17 +8,11 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from helpers import LLAMA30, READING_BRAIN, main, runs
+from helpers import LLAMA30, READING_BRAIN, free_port, main, runs, wait_for_server
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"   # Debian's chromium, chromium-driver
 IMAGES = "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])"
 MODEL_TRAINING = "workflowType=machine_learning"    # the UI's model-training view (its default is the GenAI one)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,21 +26,12 @@ def store(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(store):
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
                              f"sqlite:///{store}/mlruns/mlflow.db", "--host", "127.0.0.1", "--port", str(port),
                              "--workers", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/health", timeout=2)
-            break
-        except OSError:
-            if time.time() > deadline or proc.poll() is not None:
-                proc.kill()
-                raise RuntimeError("the MLflow server did not start")
-            time.sleep(1)
+    wait_for_server(url, proc, 90, "the MLflow server")
     yield url
     proc.terminate()
     proc.wait(timeout=30)

@@ -25,10 +25,12 @@ ALIVE_SLURM_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPEN
 
 
 def where_tags() -> dict[str, str]:
-    """Where this job runs: host, pid, SLURM job id (when under SLURM), and a first heartbeat."""
+    """Where this job runs: host, pid, SLURM job id and GPUs (when set), and a first heartbeat."""
     tags = {"host": socket.gethostname(), "pid": str(os.getpid()), "heartbeat": str(int(time.time()))}
     if os.environ.get("SLURM_JOB_ID"):
         tags["slurm_job_id"] = os.environ["SLURM_JOB_ID"]
+    if os.environ.get("CUDA_VISIBLE_DEVICES"):
+        tags["cuda_visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]
     return tags
 
 
