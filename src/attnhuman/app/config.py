@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
@@ -19,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.app.factories import released_path
+from attnhuman.attention import hub
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
@@ -73,8 +76,11 @@ def _size(cfg: DictConfig) -> str:
 
 
 def resolve_model(cfg: DictConfig) -> ModelSpec:
-    """The registry entry of a job: ``size=auto`` is the model's default size, ``tuning=default`` the entry's."""
+    """The registry entry of a job: ``size=auto`` is the model's default size, ``tuning=default`` the entry's;
+    for ``model=hub``, the model ``model.id`` names (size: its name, tuning: its revision), facts from its config."""
     model, size = cfg.model, _size(cfg)
+    if "id" in model:
+        return _hub_model(model)
     if size not in model.sizes:
         raise CompactConfigError(f"{model.name} has no size '{size}'; choose one of {sorted(model.sizes)} "
                                  "(or size=auto).")
@@ -88,6 +94,18 @@ def resolve_model(cfg: DictConfig) -> ModelSpec:
                      parameters=int(entry.parameters), layers=int(entry.layers), heads=int(entry.heads),
                      hidden=int(entry.hidden), checkpoint=entry.tunings[tuning].checkpoint,
                      architecture=plain.get("architecture"), tokenizer=plain.get("tokenizer"))
+
+
+def _hub_model(model: DictConfig) -> ModelSpec:
+    if not model.id:
+        raise CompactConfigError("model=hub needs model.id: a Hub id (EleutherAI/pythia-160m) or a local folder.")
+    folder = hub.locate(str(model.id), str(model.revision) if model.revision else None)
+    found = hub.facts(folder)
+    name = re.sub(r"[^\w.-]+", "_", Path(str(model.id).rstrip("/")).name)
+    return ModelSpec(model=model.name, size=name, tuning=str(model.revision or "main"),
+                     family=str(model.family or found["model_type"]), stage=str(model.stage),
+                     parameters=found["parameters"], layers=found["layers"], heads=found["heads"],
+                     hidden=found["hidden"], checkpoint=str(folder))
 
 
 def run_name(cfg: DictConfig) -> str:
@@ -109,7 +127,14 @@ def job_config(cfg: DictConfig) -> dict:
     spec = resolve_model(cfg)
     model = job.pop("model")
     job["model"] = {k: v for k, v in model.items() if k not in ("sizes", "default_size")}
-    job["model_size"] = model["sizes"][spec.size]
+    if "id" in model:                   # model=hub: the facts read from its config, and where it was found
+        job["model_size"] = {"parameters": spec.parameters, "layers": spec.layers, "heads": spec.heads,
+                             "hidden": spec.hidden, "family": spec.family}
+        step = hub.training_step(model["revision"])
+        if step is not None:
+            job["training_step"] = step
+    else:
+        job["model_size"] = model["sizes"][spec.size]
     job["size"], job["tuning"] = spec.size, spec.tuning
     source, prefix = job["source"], job["prefix"]
     for key in SOURCE_SETTINGS_WITHOUT_EFFECT:

@@ -1,0 +1,92 @@
+"""Any causal LM by Hugging Face Hub id (and revision) or local folder: where its files are and what it is.
+
+Files come through the Hugging Face cache (``HF_HOME`` / ``HF_HUB_CACHE``; ``HF_HUB_OFFLINE=1`` reads only
+the cache); the model's facts (layers, heads, hidden size, parameters) are read from its ``config.json``
+and its safetensors headers, never typed by hand. Torch-free.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+import struct
+from pathlib import Path
+
+from huggingface_hub import constants, snapshot_download
+from huggingface_hub.errors import (
+    GatedRepoError,
+    HFValidationError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+
+from attnhuman.errors import DataError
+
+MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]   # weights, config, tokenizer
+CONFIG_KEYS = {"layers": ("num_hidden_layers", "n_layer", "num_layers"),
+               "heads": ("num_attention_heads", "n_head"),
+               "hidden": ("hidden_size", "n_embd", "d_model")}
+
+
+@functools.lru_cache(maxsize=None)
+def locate(model_id: str, revision: str | None = None) -> Path:
+    """The folder holding the model's files: ``model_id`` itself when it is a local folder, else its snapshot
+    in the Hugging Face cache (downloaded unless offline)."""
+    folder = Path(model_id).expanduser()
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise DataError(f"model.id={model_id}: this folder is not a model (no config.json); give a folder saved "
+                            "with save_pretrained or a Hub id such as EleutherAI/pythia-160m.")
+        return folder.resolve()
+    where = f"{model_id} (revision {revision or 'main'})"
+    try:
+        return Path(snapshot_download(model_id, revision=revision, allow_patterns=MODEL_FILES))
+    except RevisionNotFoundError as e:
+        raise DataError(f"{where}: this revision does not exist on the Hub; use one of the repository's "
+                        "branches, tags or commits (model.revision), or leave it out for main.") from e
+    except GatedRepoError as e:
+        raise DataError(f"{where} is gated: accept its licence on huggingface.co and set HF_TOKEN.") from e
+    except RepositoryNotFoundError as e:
+        raise DataError(f"{where}: no such model on the Hub (or it is private: set HF_TOKEN); check model.id.") from e
+    except LocalEntryNotFoundError as e:
+        raise DataError(f"{where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and downloads are "
+                        f"off (HF_HUB_OFFLINE=1): download it once online (hf download {model_id}"
+                        f"{f' --revision {revision}' if revision else ''}), or point model.id at a local folder.") from e
+    except HFValidationError as e:
+        raise DataError(f"model.id={model_id!r} is neither a local folder nor a Hub id (owner/name).") from e
+
+
+def _parameters(folder: Path) -> int:
+    """The number of weights, from the safetensors headers (0 when the weights are not safetensors)."""
+    total = 0
+    for path in sorted(folder.glob("*.safetensors")):
+        with open(path, "rb") as f:
+            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+        for name, tensor in header.items():
+            if name != "__metadata__":
+                count = 1
+                for dim in tensor["shape"]:
+                    count *= dim
+                total += count
+    return total
+
+
+def facts(folder: Path) -> dict:
+    """``{model_type, layers, heads, hidden, parameters}`` from the folder's config and weights."""
+    config = json.loads((folder / "config.json").read_text())
+    config = {**config.get("text_config", {}), **config}
+    out = {"model_type": config.get("model_type", "unknown")}
+    for fact, keys in CONFIG_KEYS.items():
+        value = next((config[k] for k in keys if k in config), None)
+        if value is None:
+            raise DataError(f"{folder / 'config.json'}: no {fact} ({' / '.join(keys)}); is this a causal LM?")
+        out[fact] = int(value)
+    out["parameters"] = _parameters(folder)
+    return out
+
+
+def training_step(revision: str | None) -> int | None:
+    """The training step a revision names (Pythia's ``step1000``, OLMo's ``stage1-step5000-tokens...``), or None."""
+    found = re.search(r"step(\d+)", revision or "")
+    return int(found.group(1)) if found else None
