@@ -128,7 +128,8 @@ def test_every_missing_input_is_listed_in_seconds_before_any_job(tmp_path, monke
                 "data.download=false", check=False)
     seconds = time.perf_counter() - start
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "Missing inputs (7), no job was started:" in proc.stderr
+    placements = proc.stderr.count("for its weights; no GPU is visible")     # 27-52 GB models on a small machine
+    assert f"Missing inputs ({7 + placements}), no job was started:" in proc.stderr
     for label in ("llama-7b-base", "llama-13b-base", "alpaca-7b-base", "alpaca-13b-base", "vicuna-7b-v1_1",
                   "vicuna-13b-v1_1"):
         assert f"checkpoint of {label}: expected a Hugging Face folder at {tmp_path}/checkpoints/" in proc.stderr

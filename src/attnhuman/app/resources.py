@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from omegaconf import DictConfig
 
 from attnhuman.app.config import resolve_model
-
-BYTES_PER_PARAMETER = {"float32": 4, "bfloat16": 2, "float16": 2}
+from attnhuman.attention.placement import weight_gb as weight_bytes_gb
 
 
 @dataclass(frozen=True, order=True)
@@ -21,7 +20,7 @@ class Shape:
 
 def weight_gb(cfg: DictConfig) -> float:
     """The job's model weights in the chosen dtype, in GB (1e9 bytes)."""
-    return resolve_model(cfg).parameters * BYTES_PER_PARAMETER[cfg.source.dtype] / 1e9
+    return weight_bytes_gb(resolve_model(cfg).parameters, cfg.source.dtype)
 
 
 def job_shape(cfg: DictConfig) -> Shape:

@@ -44,6 +44,7 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
     overrides = OverridesParser.create().parse_overrides(list(arguments))
     jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
     problems, identities, missing = [], [], {}
+    runs_here = "Slurm" not in str(config.hydra.launcher.get("_target_", ""))   # where jobs will find room
     for job in jobs:
         try:
             job_cfg = loader.load_sweep_config(config, list(job))
@@ -53,7 +54,7 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
         except (HydraException, ConfigError) as e:
             problems.append(f"  {' '.join(job)}: {str(e).strip().splitlines()[0]}")
             continue
-        for problem in preflight(job_cfg):
+        for problem in preflight(job_cfg, runs_here):
             missing.setdefault(problem, []).append(run_name(job_cfg))
     if problems:
         raise CompactConfigError("Invalid sweep, no job was started:\n" + "\n".join(problems)
@@ -68,12 +69,13 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
     return identities
 
 
-def preflight(cfg: DictConfig) -> list[str]:
-    """What one job needs and lacks, found without reading any data or weights."""
+def preflight(cfg: DictConfig, here: bool = True) -> list[str]:
+    """What one job needs and lacks, found without reading any data or weights (``here``: the job runs on this
+    machine, so its weights must fit this machine's memory)."""
     problems = []
     try:
         problems += human_data(cfg).problems(list(cfg.analysis.groups))
-        problems += attention_source(cfg, resolve_model(cfg)).problems()
+        problems += attention_source(cfg, resolve_model(cfg)).problems(here)
     except DataError as e:
         problems.append(str(e))
     return problems

@@ -13,10 +13,11 @@ from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
 from attnhuman.attention.extract import extract, peak_rss_mb
 from attnhuman.attention.locations import location_problem
+from attnhuman.attention.placement import Placement, gpu_memory_gb, place, ram_gb
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.sources import SourceOutput
 from attnhuman.corpus import Corpus
-from attnhuman.errors import ConfigError
+from attnhuman.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ class ModelSource:
     batch_size: int = 16
     chunk_size: int = 256
     device_map: str | None = None
+    gpu_memory_gb: tuple[float, ...] | None = None     # the visible GPUs' memory; None: measured (nvidia-smi)
     trust_remote_code: bool = False
     seed: int = 0
     progress: bool = True
@@ -57,10 +59,26 @@ class ModelSource:
                                tokenizer=spec.tokenizer, architecture=spec.architecture,
                                cache_dir=self.checkpoint_cache_dir)
 
-    def problems(self) -> list[str]:
-        """What is missing to run this source (its checkpoint), found without reading it."""
+    @cached_property
+    def placement(self) -> Placement:
+        """``source.device_map`` when given, else one GPU, every visible GPU or the CPU, from the weights' size in
+        ``dtype`` and the visible memory (``gpu_memory_gb``: None measures it); DataError when nothing fits."""
+        if self.device_map:
+            return Placement(self.device_map, "source.device_map")
+        gpus = list(self.gpu_memory_gb) if self.gpu_memory_gb is not None else gpu_memory_gb()
+        return place(self.spec.label, self.spec.parameters, self.dtype, gpus, ram_gb())
+
+    def problems(self, here: bool = True) -> list[str]:
+        """What is missing to run this source: its checkpoint, and (``here``: on this machine) room for its
+        weights; found without reading them."""
         problem = location_problem(self.spec.checkpoint, self.spec.label, self.spec.tokenizer)
-        return [problem] if problem else []
+        problems = [problem] if problem else []
+        if here:
+            try:
+                self.placement
+            except DataError as e:
+                problems.append(str(e))
+        return problems
 
     def fingerprint(self) -> str:
         """What the attention will be: the extraction cache key (weights' contents, tokenizer, prefix, dtype, code)
@@ -91,7 +109,8 @@ class ModelSource:
             log.info("Reusing cached extraction %s", cache.path(key))
             load_s = time.perf_counter() - start
         else:
-            model = self._place(checkpoint.load(self.dtype, self.device_map), tp_size)
+            model = self._place(checkpoint.load(self.dtype, self.placement.device_map), tp_size)
+            log.info("%s placed: %s", spec.label, self.placement.reason)
             load_s = time.perf_counter() - start
             chunks = ChunkStore(self.cache_dir, key, corpus) if self.cache and tp_size is None else None
             result = extract(model, checkpoint.tokenizer, corpus, self.prefix, self.batch_size,
@@ -124,6 +143,10 @@ class DeepSpeedSource(ModelSource):
 
     def _tp_size(self) -> int:
         return sharding.init(self.tp_size)
+
+    @property
+    def placement(self) -> Placement:
+        return Placement(None, "DeepSpeed places each shard on its rank's device")
 
     def agree(self, decision):
         """Rank 0's decision (to skip the job, say), shared with every rank."""

@@ -37,7 +37,7 @@ class ReleasedSource:
             raise DataError(f"attention input {self.path} does not exist: give a packed .npz file or a folder "
                             "of native '*layer<k>.npy' files (source.path), or source.root.")
 
-    def problems(self) -> list[str]:
+    def problems(self, here: bool = True) -> list[str]:
         """Nothing is missing: a released file that does not exist is refused when the source is built."""
         return []
 
