@@ -70,3 +70,12 @@ def test_what_cannot_be_found_is_one_clear_line(offline, tmp_path, overrides, me
     assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert "HF_HUB_OFFLINE" in proc.stderr or "model.id" in proc.stderr
     assert not (tmp_path / "mlruns" / "mlflow.db").exists() or runs(tmp_path)[1] == []
+
+
+def test_a_registry_entry_whose_checkpoint_is_another_model_is_refused_before_any_job(offline, tmp_path, monkeypatch):
+    """GPT-2 large's registry entry (36 x 20) pointed at the 3-layer, 4-head folder: both numbers, no run."""
+    monkeypatch.setenv("ATTNHUMAN_GPT2_LARGE", str(offline / "models--acme--tiny-gpt2" / "snapshots" / REVISIONS["step1000"]))
+    proc = main(tmp_path, "-m", "model=gpt2", "size=large", "data=synthetic", "data.corpus=demo", check=False)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert ("3 layers x 4 heads (its config.json), but the registry says gpt2 large has 36 x 20") in proc.stderr
+    assert not (tmp_path / "mlruns" / "mlflow.db").exists() or runs(tmp_path)[1] == []

@@ -12,6 +12,7 @@ from attnhuman.attention import sharding
 from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
 from attnhuman.attention.extract import extract, peak_rss_mb
+from attnhuman.attention.hub import facts
 from attnhuman.attention.locations import location_problem
 from attnhuman.attention.placement import Placement, gpu_memory_gb, place, ram_gb
 from attnhuman.attention.registry import ModelSpec
@@ -71,8 +72,16 @@ class ModelSource:
     def problems(self, here: bool = True) -> list[str]:
         """What is missing to run this source: its checkpoint, and (``here``: on this machine) room for its
         weights; found without reading them."""
-        problem = location_problem(self.spec.checkpoint, self.spec.label, self.spec.tokenizer)
+        spec = self.spec
+        problem = location_problem(spec.checkpoint, spec.label, spec.tokenizer)
         problems = [problem] if problem else []
+        folder = Path(str(spec.checkpoint)).expanduser()
+        if problem is None and (folder / "config.json").is_file():
+            found = facts(folder)
+            if (found["layers"], found["heads"]) != (spec.layers, spec.heads):
+                problems.append(f"checkpoint of {spec.label} at {folder}: {found['layers']} layers x {found['heads']} "
+                                f"heads (its config.json), but the registry says {spec.model} {spec.size} has "
+                                f"{spec.layers} x {spec.heads}. Is this another model? Pick the matching model=/size=.")
         if here:
             try:
                 self.placement
