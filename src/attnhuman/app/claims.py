@@ -53,9 +53,8 @@ def slurm_state(job_id: str) -> str | None:
     return states[0] if out.returncode == 0 and states else None
 
 
-def stale_reason(tags: dict, stale_after_s: float, now: float | None = None) -> str | None:
+def stale_reason(tags: dict, stale_after_s: float) -> str | None:
     """Why a RUNNING run is dead, or None while it may be alive."""
-    now = time.time() if now is None else now
     if tags.get("slurm_job_id"):
         try:
             state = slurm_state(tags["slurm_job_id"])
@@ -68,9 +67,9 @@ def stale_reason(tags: dict, stale_after_s: float, now: float | None = None) -> 
         if not _pid_alive(int(tags["pid"])):
             return f"its process {tags['pid']} on {tags['host']} is gone"
         return None
-    beat = float(tags.get("heartbeat", 0) or 0)
-    if now - beat > stale_after_s:
-        return f"no heartbeat for {now - beat:.0f} s (more than mlflow.stale_after_s={stale_after_s:g})"
+    silent = time.time() - float(tags.get("heartbeat", 0) or 0)
+    if silent > stale_after_s:
+        return f"no heartbeat for {silent:.0f} s (more than mlflow.stale_after_s={stale_after_s:g})"
     return None
 
 

@@ -21,7 +21,7 @@ from attnhuman.analysis.bias import head_count_bias
 from attnhuman.analysis.trivial import human_table
 from attnhuman.app.config import flatten, humans_hash
 from attnhuman.app.job import load_humans
-from attnhuman.app.tracking import RunLog, layer_key, prepare_store, sweep_parent, tracking_uri
+from attnhuman.app.tracking import RunLog, layer_key, prepare_store, sweep_tags, tracking_uri
 from attnhuman.comparison.runs import Run, find_pairs, latest_per_job
 from attnhuman.comparison.tables import (
     correlation_table,
@@ -98,14 +98,6 @@ def quoted(value: str) -> str:
     return f"'{value}'"
 
 
-def _sweep_tags(client: MlflowClient, experiment_id: str, sweep: str | None) -> dict:
-    """A sweep's comparison: ``sweep`` and its parent run (``mlflow.parentRunId``)."""
-    if not sweep:
-        return {}
-    parent = sweep_parent(client, experiment_id, sweep)
-    return {"sweep": sweep, **({"mlflow.parentRunId": parent} if parent else {})}
-
-
 def _run(client: MlflowClient, found, folder: Path) -> Run:
     run_id = found.info.run_id
 
@@ -178,7 +170,7 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     comparison = client.create_run(experiment_id, run_name=name,
                                    tags={"kind": COMPARISON_TAG, "n_runs": str(len(runs)),
                                          "compared_runs": ", ".join(r.run_id for r in runs)[:5000],
-                                         **_sweep_tags(client, experiment_id, sweep)})
+                                         **sweep_tags(client, experiment_id, sweep)})
     sink = RunLog(client, comparison.info.run_id, out)
     sink.params({"filter": filter_string or "(all)", "runs": ", ".join(r.label for r in runs)[:6000],
                  **flatten({"compare": OmegaConf.to_container(options, resolve=True)}), "data.name": cfg.data.name})

@@ -5,23 +5,11 @@ In an importable module so that a worker's slot outlives its jobs: the lock stay
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 from filelock import FileLock, Timeout
 
 _SLOT: list[FileLock] = []          # this process' slot lock, held until the process ends
-
-
-def visible_gpus() -> list[str]:
-    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` if set, else those ``nvidia-smi`` lists."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
-        return [g for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
-    if not shutil.which("nvidia-smi"):
-        return []
-    listed = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout.splitlines()
-    return [str(i) for i, line in enumerate(listed) if line.startswith("GPU ")]
 
 
 class InSlot:

@@ -32,7 +32,7 @@ from attnhuman.app.config import (
     score_options,
 )
 from attnhuman.app.factories import build
-from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_parent, tracking_uri
+from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_tags, tracking_uri
 from attnhuman.attention import ranks
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.corpus import Corpus
@@ -95,13 +95,11 @@ def _output_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="attnhuman-"))
 
 
-def _sweep_tags(client: MlflowClient, experiment_id: str) -> dict:
-    """For a job of a Hydra multirun: ``sweep`` (its folder) and ``mlflow.parentRunId`` (the sweep's run)."""
-    if not (HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN):
-        return {}
-    sweep = sweep_id(HydraConfig.get().sweep.dir)
-    parent = sweep_parent(client, experiment_id, sweep)
-    return {"sweep": sweep, **({"mlflow.parentRunId": parent} if parent else {})}
+def _sweep_id() -> str | None:
+    """The sweep folder of a job of a Hydra multirun (its comparison and parent run go by it), else None."""
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return sweep_id(HydraConfig.get().sweep.dir)
+    return None
 
 
 def run(cfg: DictConfig) -> dict | None:
@@ -132,7 +130,7 @@ def run(cfg: DictConfig) -> dict | None:
         recover_stale(client, experiment_id, identity["run_identity"], float(cfg.mlflow.stale_after_s))
         tags = {**identity, "humans_hash": humans_hash(cfg), "model": spec.model, "size": spec.size,
                 "tuning": spec.tuning, "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family,
-                "stage": spec.stage, **_sweep_tags(client, experiment_id), **where_tags()}
+                "stage": spec.stage, **sweep_tags(client, experiment_id, _sweep_id()), **where_tags()}
         run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
         holder = claim(client, experiment_id, run_id, identity["run_identity"], bool(cfg.rerun))
         if holder is not None:

@@ -114,6 +114,14 @@ def sweep_parent(client: MlflowClient, experiment_id: str, sweep: str) -> str | 
     return found[0].info.run_id if found else None
 
 
+def sweep_tags(client: MlflowClient, experiment_id: str, sweep: str | None) -> dict:
+    """A sweep's job or comparison run: ``sweep`` (its folder) and ``mlflow.parentRunId`` (the sweep's run)."""
+    if not sweep:
+        return {}
+    parent = sweep_parent(client, experiment_id, sweep)
+    return {"sweep": sweep, **({"mlflow.parentRunId": parent} if parent else {})}
+
+
 def finished_run(client: MlflowClient, experiment_id: str, identity: str):
     """The latest FINISHED run of this run identity (config, data, attention input, code version), or None."""
     runs = client.search_runs([experiment_id], f"tags.run_identity = '{identity}' and attributes.status = 'FINISHED'",

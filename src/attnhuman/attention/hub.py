@@ -72,6 +72,7 @@ def _parameters(folder: Path) -> int:
     return total
 
 
+@functools.lru_cache(maxsize=None)
 def facts(folder: Path) -> dict:
     """``{model_type, layers, heads, hidden, parameters}`` from the folder's config and weights."""
     config = json.loads((folder / "config.json").read_text())

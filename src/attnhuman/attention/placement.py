@@ -23,17 +23,26 @@ def weight_gb(parameters: int, dtype: str) -> float:
     return parameters * BYTES_PER_PARAMETER[dtype] / 1e9
 
 
-def gpu_memory_gb() -> list[float]:
-    """The memory of each GPU this process may use (``nvidia-smi``, filtered by ``CUDA_VISIBLE_DEVICES``)."""
+def visible_gpus() -> list[str]:
+    """The GPUs this process may use: ``CUDA_VISIBLE_DEVICES`` if set, else the indices ``nvidia-smi`` lists."""
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None:
+        return [g.strip() for g in os.environ["CUDA_VISIBLE_DEVICES"].split(",") if g.strip()]
+    return [str(i) for i in range(len(_nvidia_memory_gb()))]
+
+
+def _nvidia_memory_gb() -> list[float]:
+    """Every GPU's memory as ``nvidia-smi`` reports it (none without it)."""
     if not shutil.which("nvidia-smi"):
         return []
     out = subprocess.run(["nvidia-smi", "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
                          capture_output=True, text=True, timeout=30)
-    sizes = [float(line) / 1024 for line in out.stdout.split() if line.strip()] if out.returncode == 0 else []
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and all(v.strip().isdigit() for v in visible.split(",") if v.strip()):
-        sizes = [sizes[int(v)] for v in visible.split(",") if v.strip() and int(v) < len(sizes)]
-    return sizes
+    return [float(line) / 1024 for line in out.stdout.split() if line.strip()] if out.returncode == 0 else []
+
+
+def gpu_memory_gb() -> list[float]:
+    """The memory of each GPU this process may use (:func:`visible_gpus` of those ``nvidia-smi`` reports)."""
+    sizes = _nvidia_memory_gb()
+    return [sizes[int(g)] for g in visible_gpus() if g.isdigit() and int(g) < len(sizes)]
 
 
 def ram_gb() -> float:

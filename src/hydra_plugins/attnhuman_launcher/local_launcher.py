@@ -14,7 +14,8 @@ from hydra.core.config_store import ConfigStore
 from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
-from attnhuman.app.gpu_slots import InSlot, visible_gpus
+from attnhuman.app.gpu_slots import InSlot
+from attnhuman.attention.placement import visible_gpus
 
 log = logging.getLogger(__name__)
 
