@@ -90,10 +90,12 @@ def resolve_model(cfg: DictConfig) -> ModelSpec:
         raise CompactConfigError(f"{model.name} {size} has no tuning '{tuning}'; "
                                  f"choose one of {sorted(entry.tunings)} (or tuning=default).")
     plain = OmegaConf.to_container(entry, resolve=True)
+    where = plain["tunings"][tuning]
     return ModelSpec(model=model.name, size=size, tuning=tuning, family=model.family, stage=model.stage,
                      parameters=int(entry.parameters), layers=int(entry.layers), heads=int(entry.heads),
-                     hidden=int(entry.hidden), checkpoint=entry.tunings[tuning].checkpoint,
-                     architecture=plain.get("architecture"), tokenizer=plain.get("tokenizer"))
+                     hidden=int(entry.hidden), checkpoint=where["checkpoint"], architecture=plain.get("architecture"),
+                     tokenizer=plain.get("tokenizer"), hub=where.get("hub"), delta=where.get("delta"),
+                     trust_remote_code=bool(where.get("trust_remote_code", False)))
 
 
 def _hub_model(model: DictConfig) -> ModelSpec:

@@ -12,7 +12,7 @@ import re
 import struct
 from pathlib import Path
 
-from huggingface_hub import constants, snapshot_download
+from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
     HFValidationError,
@@ -23,7 +23,9 @@ from huggingface_hub.errors import (
 
 from attnhuman.errors import DataError
 
-MODEL_FILES = ["*.json", "*.safetensors", "*.model", "*.txt", "*.tiktoken"]   # weights, config, tokenizer
+MODEL_FILES = ["*.json", "*.model", "*.txt", "*.tiktoken"]    # config and tokenizer
+WEIGHTS = ["*.safetensors"]                                    # preferred; pickled weights only where a repo has no other
+PICKLED = ["pytorch_model*.bin"]
 CONFIG_KEYS = {"layers": ("num_hidden_layers", "n_layer", "num_layers"),
                "heads": ("num_attention_heads", "n_head"),
                "hidden": ("hidden_size", "n_embd", "d_model")}
@@ -41,7 +43,7 @@ def locate(model_id: str, revision: str | None = None) -> Path:
         return folder.resolve()
     where = f"{model_id} (revision {revision or 'main'})"
     try:
-        return Path(snapshot_download(model_id, revision=revision, allow_patterns=MODEL_FILES))
+        return Path(snapshot_download(model_id, revision=revision, allow_patterns=MODEL_FILES + _weights(model_id, revision)))
     except RevisionNotFoundError as e:
         raise DataError(f"{where}: this revision does not exist on the Hub; use one of the repository's "
                         "branches, tags or commits (model.revision), or leave it out for main.") from e
@@ -50,11 +52,45 @@ def locate(model_id: str, revision: str | None = None) -> Path:
     except RepositoryNotFoundError as e:
         raise DataError(f"{where}: no such model on the Hub (or it is private: set HF_TOKEN); check model.id.") from e
     except LocalEntryNotFoundError as e:
-        raise DataError(f"{where} is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) and downloads are "
-                        f"off (HF_HUB_OFFLINE=1): download it once online (hf download {model_id}"
-                        f"{f' --revision {revision}' if revision else ''}), or point model.id at a local folder.") from e
+        raise DataError(f"{_not_cached(model_id, revision)}, or point model.id at a local folder.") from e
     except HFValidationError as e:
         raise DataError(f"model.id={model_id!r} is neither a local folder nor a Hub id (owner/name).") from e
+
+
+def _weights(model_id: str, revision: str | None) -> list[str]:
+    """The weight files to fetch: safetensors where the repository has them, else its pickled ``.bin`` files."""
+    if constants.HF_HUB_OFFLINE:
+        return WEIGHTS + PICKLED
+    files = HfApi().list_repo_files(model_id, revision=revision)
+    return WEIGHTS if any(f.endswith(".safetensors") for f in files) else PICKLED
+
+
+def split(pinned: str) -> tuple[str, str | None]:
+    """``owner/name@revision`` -> (``owner/name``, ``revision``); no ``@``: revision None (main)."""
+    model_id, _, revision = pinned.partition("@")
+    return model_id, revision or None
+
+
+def cached(model_id: str, revision: str | None) -> Path | None:
+    """The model's snapshot folder when the Hugging Face cache holds it, else None; never reaches the network."""
+    try:
+        folder = Path(snapshot_download(model_id, revision=revision, local_files_only=True))
+    except (LocalEntryNotFoundError, HFValidationError, FileNotFoundError):
+        return None
+    return folder if (folder / "config.json").is_file() else None
+
+
+def absent(model_id: str, revision: str | None) -> str | None:
+    """Why the model cannot be had without downloading it while downloads are off (HF_HUB_OFFLINE=1), or None."""
+    if not constants.HF_HUB_OFFLINE or cached(model_id, revision) is not None:
+        return None
+    return _not_cached(model_id, revision)
+
+
+def _not_cached(model_id: str, revision: str | None) -> str:
+    return (f"{model_id} (revision {revision or 'main'}) is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
+            f"and downloads are off (HF_HUB_OFFLINE=1): download it once online (hf download {model_id}"
+            f"{f' --revision {revision}' if revision else ''})")
 
 
 def _parameters(folder: Path) -> int:

@@ -8,12 +8,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from attnhuman.attention import sharding
+from attnhuman.attention import routes, sharding
 from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
 from attnhuman.attention.extract import extract, peak_rss_mb
-from attnhuman.attention.hub import facts
-from attnhuman.attention.locations import location_problem
 from attnhuman.attention.placement import Placement, gpu_memory_gb, place, ram_gb
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.sources import SourceOutput
@@ -56,9 +54,19 @@ class ModelSource:
     def checkpoint(self) -> Checkpoint:
         """The checkpoint's tokenizer and weights identity (its weights are read only on a cache miss)."""
         spec = self.spec
-        return open_checkpoint(spec.checkpoint, spec.label, trust_remote_code=self.trust_remote_code, seed=self.seed,
+        problem = routes.problem(spec, self.checkpoint_cache_dir)
+        location = routes.resolve(spec, self.checkpoint_cache_dir) if not problem else None
+        problem = problem or routes.facts_problem(spec, Path(location).expanduser())
+        if problem:
+            raise DataError(problem)
+        return open_checkpoint(location, spec.label, trust_remote_code=self.remote_code, seed=self.seed,
                                tokenizer=spec.tokenizer, architecture=spec.architecture,
                                cache_dir=self.checkpoint_cache_dir)
+
+    @property
+    def remote_code(self) -> bool:
+        """Whether the checkpoint's own code may run: only when the command (source) or the registry entry says so."""
+        return self.trust_remote_code or self.spec.trust_remote_code
 
     @cached_property
     def placement(self) -> Placement:
@@ -73,15 +81,9 @@ class ModelSource:
         """What is missing to run this source: its checkpoint, and (``here``: on this machine) room for its
         weights; found without reading them."""
         spec = self.spec
-        problem = location_problem(spec.checkpoint, spec.label, spec.tokenizer)
+        problem = routes.problem(spec, self.checkpoint_cache_dir) or \
+            routes.facts_problem(spec, routes.local(spec, self.checkpoint_cache_dir))
         problems = [problem] if problem else []
-        folder = Path(str(spec.checkpoint)).expanduser()
-        if problem is None and (folder / "config.json").is_file():
-            found = facts(folder)
-            if (found["layers"], found["heads"]) != (spec.layers, spec.heads):
-                problems.append(f"checkpoint of {spec.label} at {folder}: {found['layers']} layers x {found['heads']} "
-                                f"heads (its config.json), but the registry says {spec.model} {spec.size} has "
-                                f"{spec.layers} x {spec.heads}. Is this another model? Pick the matching model=/size=.")
         if here:
             try:
                 self.placement
@@ -134,8 +136,9 @@ class ModelSource:
         metrics = {"ntp_loss": result.ntp_loss, "ntp_loss_per_len": result.ntp_loss_per_len,
                    "extract_s": result.extract_s, "tokens_per_s": n_tokens / result.extract_s, "load_s": load_s,
                    "peak_rss_mb": peak_rss_mb(), **result.alignment}
-        tags = {"attention_input": f"{spec.checkpoint} ({checkpoint.identity[:80]})", "cache_key": key,
-                "cache_hit": str(result.cached).lower()}
+        tags = {"attention_input": f"{checkpoint.location} ({checkpoint.identity[:80]})", "cache_key": key,
+                "cache_hit": str(result.cached).lower(), "checkpoint_route": routes.route(spec),
+                "trust_remote_code": str(self.remote_code).lower()}
         if tp_size is not None:
             tags["tp_size"] = str(tp_size)
         return SourceOutput(result.store, tags, metrics)

@@ -21,6 +21,9 @@ class ModelSpec:
     checkpoint: str | None
     architecture: dict | None = None     # checkpoint "random": the tiny model to build
     tokenizer: str | None = None         # checkpoint "random": whose tokenizer it uses
+    hub: str | None = None               # owner/name@revision: where the weights are when checkpoint is no folder
+    delta: dict | None = None            # hub holds a weight delta: {base, base_hub, new_rows, check_sum}
+    trust_remote_code: bool = False      # the entry's repository needs its own code
 
     @property
     def label(self) -> str:

@@ -52,6 +52,12 @@ class Run:
         return int(self.params.get("model_size.heads", 0))
 
     @property
+    def training_step(self) -> int | None:
+        """The training step of a checkpoint revision (``model=hub model.revision=step1000``), else None."""
+        step = self.params.get("training_step")
+        return int(step) if step not in (None, "None") else None
+
+    @property
     def label(self) -> str:
         """The run name, which names a source other than transformers (``+released``); older runs' names did not."""
         marked = self.source == "hf" or f"+{self.source}" in self.name

@@ -40,6 +40,7 @@ def resemblance_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
         fmri_reported = paper.FMRI.get((run.model, run.size, run.tuning)) if run.prefix == "none" else None
         row = dict(run=run.label, model=run.model, size=run.size, tuning=run.tuning, prefix=run.prefix,
                    source=run.source, stage=run.stage, parameters=run.parameters, layers=run.layers,
+                   training_step=run.training_step,
                    ntp_loss=run.metrics.get("ntp_loss"), ntp_loss_per_len=run.metrics.get("ntp_loss_per_len"),
                    paper_ntp_loss_per_len=reported[0] if reported else None)
         trivial = run.curve("trivial_r2")

@@ -118,6 +118,28 @@ def _curves(curves: list[tuple[str, np.ndarray]], groups: list[str], ylabel: str
     return fig
 
 
+def _training(runs, groups: list[str]) -> plt.Figure | None:
+    """Resemblance against training step, one line per model and prefix and group (runs of stepN revisions)."""
+    series = {}
+    for r in runs:
+        if r.training_step is not None:
+            series.setdefault(f"{r.model}-{r.size}-{r.prefix}", []).append(r)
+    if not any(len(points) > 1 for points in series.values()):
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4), constrained_layout=True)
+    for name, points in series.items():
+        points.sort(key=lambda r: r.training_step)
+        for g in groups:
+            ax.plot([r.training_step for r in points], [r.metrics[f"resemblance_{g}"] for r in points], "o-",
+                    color=GROUP_COLORS.get(g), label=f"{name} {g}")
+    ax.set_xscale("symlog", linthresh=1000)
+    ax.set(xlabel="training step (checkpoint revision)", ylabel="human resemblance (%)",
+           title="Human resemblance over training")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    return fig
+
+
 def _quarter_bars(table: pd.DataFrame, kind: str, title: str) -> plt.Figure | None:
     rows = table[table.kind == kind]
     if rows.empty:
@@ -216,6 +238,10 @@ def comparison_figures(runs, pairs, tables: dict[str, pd.DataFrame], groups: lis
                  "Scaling and fMRI resemblance", logx=True, fit=fit_of("log10_parameters", "fmri_resemblance")),
         "Maximum layerwise fMRI resemblance against model size, with the least-squares line.",
         "needs plain runs of pretrained models with fMRI metrics")
+    add("steps", "training_steps.png", _training(runs, groups),
+        "Maximum layerwise resemblance against the training step of each checkpoint revision (model=hub "
+        "model.revision=stepN), one line per model, prefix and group.",
+        "needs two or more runs of one model at different training steps (stepN revisions)")
     bias = tables["head_count_bias"]
     add("bias", "head_count_bias.png", head_count_bias(bias) if not bias.empty else None,
         "Mean R2 against the number of heads used as predictors: random attention and random subsets of a real "

@@ -183,6 +183,9 @@ def _bias(table: pd.DataFrame) -> str:
         "or a fixed number of components (`analysis.predictors=pcs`).", ""])
 
 
+EXTRA_FIGURES = {"bias": "Head-count bias (not in the paper)", "steps": "Training steps (not in the paper)"}
+
+
 def write_report(path: Path, runs, pairs, tables: dict[str, pd.DataFrame], figures, notes: list[str], options) -> None:
     groups = [c[len("resemblance_"):] for c in tables["resemblance"].columns if c.startswith("resemblance_")]
     kinds = sorted({p.kind for p in pairs})
@@ -205,7 +208,7 @@ def write_report(path: Path, runs, pairs, tables: dict[str, pd.DataFrame], figur
         "## Figures", "",
     ]
     for f in figures:
-        title = "Head-count bias (not in the paper)" if f.paper == "bias" else f"Paper Figure {f.paper}"
+        title = EXTRA_FIGURES.get(f.paper, f"Paper Figure {f.paper}")
         if f.file:
             parts += [f"**{title}.** {f.caption}", "", f"![{title}]({f.file})", ""]
         else:
