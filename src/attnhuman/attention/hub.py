@@ -15,6 +15,7 @@ from pathlib import Path
 from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.errors import (
     GatedRepoError,
+    HfHubHTTPError,
     HFValidationError,
     LocalEntryNotFoundError,
     RepositoryNotFoundError,
@@ -52,7 +53,7 @@ def locate(model_id: str, revision: str | None = None) -> Path:
     except RepositoryNotFoundError as e:
         raise DataError(f"{where}: no such model on the Hub (or it is private: set HF_TOKEN); check model.id.") from e
     except LocalEntryNotFoundError as e:
-        raise DataError(f"{_not_cached(model_id, revision)}, or point model.id at a local folder.") from e
+        raise DataError(f"{_not_cached(model_id, revision)}, or give a local folder instead.") from e
     except HFValidationError as e:
         raise DataError(f"model.id={model_id!r} is neither a local folder nor a Hub id (owner/name).") from e
 
@@ -61,7 +62,12 @@ def _weights(model_id: str, revision: str | None) -> list[str]:
     """The weight files to fetch: safetensors where the repository has them, else its pickled ``.bin`` files."""
     if constants.HF_HUB_OFFLINE:
         return WEIGHTS + PICKLED
-    files = HfApi().list_repo_files(model_id, revision=revision)
+    try:
+        files = HfApi().list_repo_files(model_id, revision=revision)
+    except (HfHubHTTPError, HFValidationError):
+        raise
+    except Exception:            # the Hub cannot be reached: what the cache holds decides (snapshot_download says)
+        return WEIGHTS + PICKLED
     return WEIGHTS if any(f.endswith(".safetensors") for f in files) else PICKLED
 
 
@@ -88,8 +94,9 @@ def absent(model_id: str, revision: str | None) -> str | None:
 
 
 def _not_cached(model_id: str, revision: str | None) -> str:
+    why = "downloads are off (HF_HUB_OFFLINE=1)" if constants.HF_HUB_OFFLINE else "the Hub cannot be reached from here"
     return (f"{model_id} (revision {revision or 'main'}) is not in the Hugging Face cache ({constants.HF_HUB_CACHE}) "
-            f"and downloads are off (HF_HUB_OFFLINE=1): download it once online (hf download {model_id}"
+            f"and {why}: download it once online (hf download {model_id}"
             f"{f' --revision {revision}' if revision else ''})")
 
 
