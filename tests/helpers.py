@@ -33,6 +33,12 @@ CONF_DIR = ROOT / "conf"
 DATA = Path(os.environ.get("ATTNHUMAN_DATA", ROOT.parent / "shared" / "data")).resolve()
 READING_BRAIN = DATA / "reading_brain"
 LLAMA30 = DATA / "released_attention" / "llama-30b"
+GECO_COLUMNS = dict(subject="from_filename", unit="sentence_id", word_index="word_id", word="word", measure="TRT")
+EYELINK = dict(ia_report="ia.csv", fixation_report="fixations.csv",          # conf/data/eyelink.yaml's settings
+               columns=dict(subject="participant_id", unit="unique_paragraph_id", word_index="IA_ID", word="IA_LABEL",
+                            measure="IA_DWELL_TIME"),
+               fixation_columns=dict(subject="participant_id", unit="unique_paragraph_id", order="CURRENT_FIX_INDEX",
+                                     word="CURRENT_FIX_INTEREST_AREA_ID"))
 
 
 def combinations() -> list[str]:

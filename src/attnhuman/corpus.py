@@ -42,9 +42,11 @@ def tril_cells(n_words: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
 
 @dataclass(frozen=True)
 class Corpus:
-    """Sentences grouped in articles; words are whitespace tokens (punctuation attached)."""
+    """Sentences (units: a sentence or a paragraph) grouped in articles; words are whitespace tokens (punctuation
+    attached). ``names``: the units' own ids in the source data (GECO sentence ids, EyeLink paragraph ids)."""
 
     articles: tuple[tuple[str, ...], ...]
+    names: tuple[str, ...] | None = None
 
     @classmethod
     def from_text(cls, path: Path) -> "Corpus":
@@ -104,7 +106,9 @@ class Corpus:
         return article, int(k - starts[article])
 
     def label(self, k: int) -> str:
-        """Human-readable sentence id, e.g. ``#77 (article 2, sentence 15)``."""
+        """Human-readable sentence id, e.g. ``#77 (article 2, sentence 15)``, or ``#77 (unit 2-14)`` when named."""
+        if self.names is not None:
+            return f"#{k} (unit {self.names[k]})"
         a, s = self.position(k)
         return f"#{k} (article {a}, sentence {s})"
 

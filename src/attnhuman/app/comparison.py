@@ -128,6 +128,10 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     groups = list(cfg.analysis.groups)
     humans = load_humans(cfg)                   # the humans of the compared runs' data settings (cached)
     corpus, cohorts = humans.corpus, humans.cohorts
+    if not cohorts:
+        log.warning("data=%s has no saccade cohorts (word measures only): the comparison's tables need saccades; "
+                    "each run holds its word-importance metrics and figures.", cfg.data.name)
+        return None
     filter_string = "" if jobs is not None else options.filter
     runs, notes = select_runs(client, experiment_id, filter_string, cfg.data.name, workdir, humans_hash(cfg),
                               humans.tags["data_modified"], jobs)

@@ -19,6 +19,7 @@ from attnhuman.attention.sources import ReleasedSource
 from attnhuman.attention.store import load_attention, reference_rows
 from attnhuman.corpus import DEMO_CORPUS, Corpus, demo_corpus
 from attnhuman.errors import ConfigError, DataError
+from attnhuman.humans.reading import ReadingTables, table_paths
 from attnhuman.humans.reading_brain import ReadingBrain, load_corpus
 from attnhuman.humans.release import TEXT_FILE, Release
 from attnhuman.humans.simulate import DEFAULT_GROUPS, GroupParams, Simulation
@@ -43,6 +44,25 @@ def reading_brain(*, root, cache_dir, download: bool, verify: str, subjects: str
     """``data=reading_brain``: the release under ``root`` (else $READING_BRAIN_DIR, else ``cache_dir``)."""
     return ReadingBrain(Release(root, download=download, cache_dir=cache_dir, verify=verify), subjects=subjects,
                         exclude={g: list(v or []) for g, v in (exclude_subjects or {}).items()})
+
+
+def word_measures(*, path, columns: dict, group: str = "L1", subject_pattern: str = r"^([^-_.]+)",
+                  **_) -> ReadingTables:
+    """``data=word_measures`` (and ``data=geco``): word tables named by ``path`` with the ``columns`` given."""
+    return ReadingTables(table_paths(path), dict(columns), group=group, subject_pattern=subject_pattern)
+
+
+def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict, fixation_columns: dict,
+            group: str = "L1", **_) -> ReadingTables:
+    """``data=eyelink``: a folder with Data Viewer's interest-area report (words, word measures) and fixation
+    report (saccades); ``fixation_report: null`` reads word measures alone."""
+    if not path:
+        raise DataError("data=eyelink needs data.path: the folder of the Data Viewer exports "
+                        f"({ia_report}, {fixation_report}), e.g. ../shared/data/onestop_sample.")
+    folder = Path(str(path)).expanduser()
+    return ReadingTables([folder / ia_report], dict(columns), group=group,
+                         fixations=folder / fixation_report if fixation_report else None,
+                         fixation_columns=dict(fixation_columns))
 
 
 def simulation(*, corpus: str, root, cache_dir, download: bool, verify: str, synthetic: dict, **_) -> Simulation:

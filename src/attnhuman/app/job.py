@@ -6,7 +6,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -20,6 +20,7 @@ from attnhuman.analysis.fmri import fmri_summary, fmri_table
 from attnhuman.analysis.options import metric_key
 from attnhuman.analysis.resemblance import GroupResemblance, score_group
 from attnhuman.analysis.trivial import model_reliance
+from attnhuman.analysis.word_importance import relative, word_importance
 from attnhuman.app.claims import Heartbeat, claim, recover_stale, where_tags
 from attnhuman.app.config import (
     config_hash,
@@ -39,7 +40,8 @@ from attnhuman.corpus import Corpus
 from attnhuman.humans.cache import HumansCache
 from attnhuman.humans.cache import cache_key as humans_cache_key
 from attnhuman.humans.cohort import Cohort, ExclusionReport
-from attnhuman.reporting.figures import layerwise_resemblance
+from attnhuman.humans.word_table import WordMeasures
+from attnhuman.reporting.figures import importance_strip, layerwise_resemblance, word_importance_curves
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +66,8 @@ class Humans:
     report: ExclusionReport
     fmri: dict[str, dict[str, Cohort]]
     tags: dict[str, str]
+    words: dict[str, WordMeasures] = field(default_factory=dict)        # raw measure per word, per group
+    importance: dict[str, list] = field(default_factory=dict)          # relative fixation time per unit, per group
 
 
 def load_humans(cfg: DictConfig, data=None, fingerprint: str | None = None) -> Humans:
@@ -76,7 +80,7 @@ def load_humans(cfg: DictConfig, data=None, fingerprint: str | None = None) -> H
     cached = cache.load(key)
     if cached is not None:
         log.info("Human data from the cache (%s)", cache.path(key))
-        return Humans(corpus, *cached)
+        return _with_words(Humans(corpus, *cached), data, list(cfg.analysis.groups))
     cohorts, report = data.cohorts(corpus, list(cfg.analysis.groups))
     fmri = {}
     if fmri_score(cfg) is not None:
@@ -86,6 +90,18 @@ def load_humans(cfg: DictConfig, data=None, fingerprint: str | None = None) -> H
             log.info("analysis.fmri: skipped, data=%s has no fMRI recordings (only data=reading_brain).", cfg.data.name)
     humans = Humans(corpus, cohorts, report, fmri, data.provenance())
     cache.save(key, cohorts, report, fmri, humans.tags)
+    return _with_words(humans, data, list(cfg.analysis.groups))
+
+
+def _with_words(humans: Humans, data, groups: list[str]) -> Humans:
+    """The groups' word measures and relative fixation times (docs/method.md section 11), each (subject, unit)
+    whose times sum to 0 reported."""
+    humans.words = data.word_measures(humans.corpus, groups)
+    for group, measures in humans.words.items():
+        humans.importance[group], zero = relative(measures.values)
+        for s, k in zero:
+            humans.report.add(group, "subject_unit", f"{measures.subjects[s]} {humans.corpus.label(k)}",
+                              f"{measures.measure} sums to 0: no relative fixation time for this subject")
     return humans
 
 
@@ -207,15 +223,46 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog, finge
                      perm.n_immobile, perm.n_sentences, perm.significant.sum(), len(perm.p), perm.alpha)
     if fmri_cohorts:                                    # analysis.fmri: paper-default R2 per region and group
         summary.update(_log_fmri(sink, store, fmri_cohorts, fmri_score(cfg), corpus))
+    for group, relfix in humans.importance.items():     # data with reading times: docs/method.md section 11
+        summary.update(_log_word_importance(sink, store, corpus, group, relfix))
     summary["analysis_s"] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
     sink.metrics(summary)
 
     name = run_name(cfg)
-    sink.figure("figures/layerwise_resemblance.png", layerwise_resemblance(results, f"{name}: layerwise human resemblance"))
+    if results:
+        sink.figure("figures/layerwise_resemblance.png",
+                    layerwise_resemblance(results, f"{name}: layerwise human resemblance"))
     sink.file(store.save(sink.out / "attention" / "attention.npz"), "attention")
-    log.info("%s", format_results(name, results))
+    if results:
+        log.info("%s", format_results(name, results))
     log.info("Run %s in the MLflow UI: %s", name, sink.link())
     return {**output.metrics, **summary}
+
+
+def _log_word_importance(sink: RunLog, store, corpus: Corpus, group: str, relfix: list) -> dict[str, float]:
+    """Word importance with ``received`` mean (the headline, ``wi_*``) and sum (``wi_*_sum``): curves (step =
+    layer), the per-layer table, the figure and an example unit; returns the summary metrics."""
+    results = {mode: word_importance(store.attention, corpus.n_words, relfix, list(corpus.words), received=mode)
+               for mode in ("mean", "sum")}
+    summary = {}
+    for mode, res in results.items():
+        sfx = "" if mode == "mean" else "_sum"
+        sink.curve(f"wi_rho{sfx}_{group}", res.layer_rho)
+        summary.update({f"wi_best_rho{sfx}_{group}": res.best_rho, f"wi_best_layer{sfx}_{group}": res.best_layer,
+                        f"wi_sd{sfx}_{group}": float(res.layer_sd[res.best_layer]),
+                        f"wi_normalised{sfx}_{group}": res.normalised})
+        log.info("[%s] word importance (received=%s): best layer %d, rho %.3f (SD %.3f) over %d units; ceiling %.3f "
+                 "(%.1f%%); baselines %s", group, mode, res.best_layer, res.best_rho, res.layer_sd[res.best_layer],
+                 res.layer_n[res.best_layer], res.ceiling, res.normalised,
+                 ", ".join(f"{k} {v:.3f}" for k, v in res.baselines.items()))
+    headline = results["mean"]
+    summary.update({f"wi_ceiling_{group}": headline.ceiling, f"wi_n_units_{group}": len(headline.units),
+                    **{f"wi_baseline_{k}_{group}": v for k, v in headline.baselines.items()}})
+    table = pd.concat([r.to_frame().assign(received=m) for m, r in results.items()], ignore_index=True)
+    sink.table(f"tables/word_importance_{group}.csv", table, index=False)
+    sink.figure(f"figures/word_importance_{group}.png", word_importance_curves(results, f"word importance, {group}"))
+    sink.figure(f"figures/word_importance_example_{group}.png", importance_strip(headline, corpus, group))
+    return summary
 
 
 def _log_fmri(sink: RunLog, store, cohorts, score: str, corpus) -> dict[str, float]:

@@ -203,6 +203,10 @@ class ReadingBrain:
     def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:
         return load_cohorts(self.release, corpus, tuple(groups), subjects=self.subjects, exclude=self.exclude)
 
+    def word_measures(self, corpus: Corpus, groups) -> dict:
+        """None: the release has no word-level reading times."""
+        return {}
+
     def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict[str, dict[str, Cohort]]:
         """``{group: {region: Cohort}}``, the fMRI exclusions added to ``report``."""
         from_groups = {g: list(self.exclude.get(g, [])) for g in groups}

@@ -361,6 +361,10 @@ class Simulation:
     def corpus(self) -> Corpus:
         return self.corpus_text
 
+    def word_measures(self, corpus: Corpus, groups) -> dict:
+        """None: the simulated readers make saccades, not reading times."""
+        return {}
+
     def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:
         missing = [g for g in groups if g not in self.groups]
         if missing:

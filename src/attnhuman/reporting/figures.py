@@ -10,6 +10,7 @@ import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
 
 from attnhuman.analysis.resemblance import GroupResemblance  # noqa: E402
 from attnhuman.comparison.paper import FMRI_REGION  # noqa: E402
@@ -33,6 +34,50 @@ def layerwise_resemblance(results: dict[str, GroupResemblance], title: str) -> p
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=9)
     return fig
+
+
+def word_importance_curves(results: dict, title: str) -> plt.Figure:
+    """Spearman rho per layer for each ``received`` mode (+-1 SD over units as a band), the baselines and the
+    leave-one-subject-out ceiling as horizontal lines."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
+    for (mode, res), color in zip(results.items(), ("tab:blue", "tab:purple")):
+        layers = np.arange(len(res.layer_rho))
+        ax.plot(layers, res.layer_rho, color=color,
+                label=f"attention, received={mode}: best layer {res.best_layer}, rho {res.best_rho:.3f}")
+        ax.fill_between(layers, res.layer_rho - res.layer_sd, res.layer_rho + res.layer_sd, color=color, alpha=0.1,
+                        linewidth=0)
+    first = next(iter(results.values()))
+    ax.axhline(first.ceiling, color="black", linewidth=1.2, label=f"ceiling (leave one subject out) {first.ceiling:.3f}")
+    for (name, value), style in zip(first.baselines.items(), ("--", ":", "-.")):
+        ax.axhline(value, color="gray", linestyle=style, label=f"{name} baseline {value:.3f}")
+    ax.set(xlabel="layer", ylabel="Spearman rho (mean over units)", title=title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize=7)
+    return fig
+
+
+def importance_strip(res, corpus, group: str) -> plt.Figure:
+    """One unit's words with the readers' relative fixation time and the model's importance at its best layer
+    (each scaled to sum 1): the unit whose rho is nearest the median among those of 8 to 20 words."""
+    lengths = np.array([len(h) for h in res.human])
+    rhos = np.array([_rank_rho(h, m) for h, m in zip(res.human, res.model)])
+    fits = np.flatnonzero((lengths >= 8) & (lengths <= 20) & np.isfinite(rhos))
+    pool = fits if len(fits) else np.flatnonzero(np.isfinite(rhos)) if np.isfinite(rhos).any() else np.arange(len(rhos))
+    pick = pool[np.argmin(np.abs(rhos[pool] - np.nanmedian(rhos[pool])))] if len(pool) else 0
+    k, human, model = int(res.units[pick]), res.human[pick], res.model[pick]
+    words = corpus.words[k]
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(words)), 3.4), constrained_layout=True)
+    x = np.arange(len(words))
+    ax.bar(x - 0.2, human / human.sum(), 0.4, label=f"readers ({group}, relative fixation time)")
+    ax.bar(x + 0.2, model / model.sum(), 0.4, label=f"model, layer {res.best_layer} (received={res.received})")
+    ax.set_xticks(x, words, rotation=45, ha="right", fontsize=8)
+    ax.set(ylabel="share of the unit", title=f"{corpus.label(k)}: Spearman rho {rhos[pick]:.2f}")
+    ax.legend(fontsize=7)
+    return fig
+
+
+def _rank_rho(a: np.ndarray, b: np.ndarray) -> float:
+    return float(spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
 
 
 @dataclass(frozen=True)

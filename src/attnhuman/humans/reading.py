@@ -1,0 +1,93 @@
+"""A corpus read by people, from tables (``data=word_measures``, ``geco``, ``eyelink``): units with their words,
+subjects in named groups, each subject's measure per word and, where a fixation report is given, saccade cohorts.
+
+The interface is Reading Brain's (``corpus()``, ``cohorts(corpus, groups)``, ``fingerprint()``, ``provenance()``)
+plus ``word_measures(corpus, groups)``; what a job analyses follows from what the corpus holds.
+"""
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from attnhuman.corpus import Corpus
+from attnhuman.errors import DataError
+from attnhuman.files import tree_fingerprint
+from attnhuman.humans.cohort import Cohort, Exclusion, ExclusionReport
+from attnhuman.humans.fixations import saccade_cohort, saccade_counts
+from attnhuman.humans.word_table import WordMeasures, WordReading, read_tables, word_reading
+
+TABLES = ("*.csv", "*.csv.gz", "*.parquet")
+FIXATION_FIELDS = ("subject", "unit", "order", "word")
+
+
+def table_paths(path) -> list[Path]:
+    """The tables ``path`` names: a file, every table in a folder, or a glob (``lab/*-feats.csv``)."""
+    if not path:
+        raise DataError("data.path is not set: give a table, a folder of tables or a glob such as 'lab/*.csv'.")
+    where = Path(str(path)).expanduser()
+    if where.is_dir():
+        return sorted(p for pattern in TABLES for p in where.glob(pattern))
+    if where.is_file():
+        return [where]
+    found = sorted(Path(p) for p in glob.glob(str(where)))
+    if not found:
+        raise DataError(f"data.path={path}: no such file, folder or matching files.")
+    return found
+
+
+@dataclass
+class ReadingTables:
+    """Word tables (and optionally one fixation report) of a reading corpus; parsed once, when first needed."""
+
+    tables: list[Path]
+    columns: dict
+    group: str = "L1"
+    subject_pattern: str = r"^([^-_.]+)"
+    fixations: Path | None = None
+    fixation_columns: dict = field(default_factory=dict)
+
+    has_fmri = False
+
+    def problems(self, groups) -> list[str]:
+        missing = [str(p) for p in [*self.tables, *([self.fixations] if self.fixations else [])] if not p.is_file()]
+        return [f"reading data file(s) missing: {missing}"] if missing else []
+
+    def fingerprint(self) -> str:
+        """What the data is: the tables' names and contents."""
+        return "tables:" + tree_fingerprint([*self.tables, *([self.fixations] if self.fixations else [])])
+
+    def provenance(self) -> dict[str, str]:
+        return {"data_modified": "none", "data_files": ", ".join(p.name for p in self.tables)[:500]}
+
+    @cached_property
+    def reading(self) -> WordReading:
+        return word_reading(read_tables(self.tables, self.columns, self.subject_pattern),
+                            str(self.columns["measure"]), self.group)
+
+    def corpus(self) -> Corpus:
+        return self.reading.corpus
+
+    def _report(self, groups) -> ExclusionReport:
+        report = ExclusionReport([Exclusion(**e.__dict__) for e in self.reading.report.entries])
+        for g in groups:
+            if g not in self.reading.measures:
+                report.add(g, "group", g, f"the data has no subject in group {g} (groups: "
+                           f"{sorted(self.reading.measures)})")
+        return report
+
+    def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:
+        """Saccade cohorts from the fixation report (none without one), and everything left out."""
+        report = self._report(groups)
+        if self.fixations is None:
+            return {}, report
+        frame = read_tables([self.fixations], self.fixation_columns, fields=FIXATION_FIELDS)
+        present = {g: m for g, m in self.reading.measures.items() if g in groups}
+        group_of = {s: g for g, m in self.reading.measures.items() for s in m.subjects}
+        counts = saccade_counts(frame, self.reading, report, group_of)
+        return {g: saccade_cohort(g, m.subjects, counts, corpus, report) for g, m in present.items()}, report
+
+    def word_measures(self, corpus: Corpus, groups) -> dict[str, WordMeasures]:
+        return {g: m for g, m in self.reading.measures.items() if g in groups}
+
