@@ -52,6 +52,7 @@ bench:  ## speed of resemblance analysis, attention extraction and a sweep's ove
 	$(PYTHON) bench/resemblance.py --data $(DATA)
 	$(PYTHON) bench/analyses.py --data $(DATA)
 	$(PYTHON) bench/extraction.py --data $(DATA)
+	$(PYTHON) bench/word_importance.py --data $(DATA)
 	$(PYTHON) bench/sweep.py --data $(DATA)
 
 clean:  ## remove outputs, sweeps and caches (keeps mlruns/)

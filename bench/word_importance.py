@@ -1,7 +1,7 @@
 """Benchmark: word importance (docs/method.md section 11) on GECO against a naive per-unit reference.
 
-Human side: the real GECO English reading times (14 readers, 5,285 sentences), TRT from
-``geco_en/pp*-relfix-feats.csv.gz`` (relFix recomputed from TRT). Model side: a seeded random
+Human side: the real GECO English reading times (14 readers, the 5,000 sentences of 2 words or more), TRT
+from ``geco_en/pp*-relfix-feats.csv.gz`` read by data=geco's loader (relFix recomputed from TRT). Model side: a seeded random
 attention array of 30 layers x 9 heads (float32) on GECO's cell index; the real model attention is
 not needed for timing, so the layer curve printed is chance level by construction (the ceiling and
 the baselines are real). The naive reference (loops over units, scipy.stats.spearmanr per unit and
@@ -17,34 +17,22 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
+from hydra import compose, initialize_config_dir
 from scipy.stats import spearmanr
 from wordfreq import zipf_frequency
 
 from attnhuman.analysis.word_importance import relative, word_importance
+from attnhuman.app.factories import build
 from attnhuman.corpus import cell_offsets
 
+CONF = Path(__file__).resolve().parents[1] / "conf"
 
-def load_geco(folder: Path) -> tuple[list[str], np.ndarray, list[tuple[str, ...]], np.ndarray]:
-    """Readers, ``n_words`` per sentence, words per sentence, ``(readers, words)`` TRT in corpus order."""
-    readers, trt, table = [], [], None
-    for path in sorted(folder.glob("pp*-relfix-feats.csv.gz")):
-        df = pd.read_csv(path, keep_default_na=False, dtype={"word": str}, index_col=0)   # "null" is a word
-        df = df.sort_values(["sentence_id", "word_id"], kind="stable")
-        ids = df[["sentence_id", "word_id", "word"]].reset_index(drop=True)
-        if table is None:
-            table = ids
-        elif not ids.equals(table):
-            raise SystemExit(f"{path.name}: sentence/word ids or words differ from {readers[0]}")
-        readers.append(path.name.split("-")[0])
-        trt.append(df["TRT"].astype(float).to_numpy())
-    if table is None:
-        raise SystemExit(f"no pp*-relfix-feats.csv.gz in {folder}")
-    n_words = table.groupby("sentence_id", sort=True).size().to_numpy()
-    starts = np.concatenate([[0], np.cumsum(n_words)])
-    flat = table["word"].tolist()
-    words = [tuple(flat[a:b]) for a, b in zip(starts[:-1], starts[1:])]
-    return readers, n_words, words, np.array(trt)
+
+def geco_data(data: str):
+    """data=geco as the job builds it (conf/data/geco.yaml), reading ``<data>/geco_en``."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["data=geco", f"paths.data={Path(data).resolve()}"])
+    return build(cfg.data)
 
 
 def naive(attention, n_words, rel, words, units):
@@ -87,9 +75,11 @@ def main() -> None:
     parser.add_argument("--naive-units", type=int, default=200, help="units the naive reference scores")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    readers, n_words, words, trt = load_geco(Path(args.data) / "geco_en")
-    starts = np.concatenate([[0], np.cumsum(n_words)])
-    rel, dropped = relative([trt[:, a:b] for a, b in zip(starts[:-1], starts[1:])])
+    data = geco_data(args.data)
+    corpus = data.corpus()                  # the loader of data=geco: sentences of 2 words or more
+    measures = data.word_measures(corpus, ["L1"])["L1"]
+    readers, n_words, words = measures.subjects, corpus.n_words, list(corpus.words)
+    rel, dropped = relative(measures.values)
     rng = np.random.default_rng(args.seed)
     attention = rng.random((args.layers, args.heads, int(cell_offsets(n_words)[-1])), dtype=np.float32)
 
