@@ -28,12 +28,13 @@ from attnhuman.comparison.tables import (
     divergence_table,
     group_test_table,
     layer_test_table,
+    measures_table,
     resemblance_table,
     trivial_difference_table,
 )
 from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
-from attnhuman.reporting.figures import comparison_figures
+from attnhuman.reporting.figures import comparison_figures, measures_figures
 from attnhuman.reporting.report import write_html, write_report
 
 log = logging.getLogger(__name__)
@@ -128,10 +129,6 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     groups = list(cfg.analysis.groups)
     humans = load_humans(cfg)                   # the humans of the compared runs' data settings (cached)
     corpus, cohorts = humans.corpus, humans.cohorts
-    if not cohorts:
-        log.warning("data=%s has no saccade cohorts (word measures only): the comparison's tables need saccades; "
-                    "each run holds its word-importance metrics and figures.", cfg.data.name)
-        return None
     filter_string = "" if jobs is not None else options.filter
     runs, notes = select_runs(client, experiment_id, filter_string, cfg.data.name, workdir, humans_hash(cfg),
                               humans.tags["data_modified"], jobs)
@@ -142,12 +139,22 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
                     f"sweep {sweep}" if sweep else f"filter {filter_string!r}")
         return None
     log.info("Comparing %d runs: %s", len(runs), ", ".join(r.label for r in runs))
+    if not cohorts:        # word measures only (data=geco): the measures table; the paper's tables need saccades
+        log.info("data=%s has no saccade cohorts: the comparison holds the measures table and figure; each run "
+                 "holds its word-importance curves.", cfg.data.name)
+        tables, pairs = {"measures": measures_table(runs, groups)}, []
+        out = workdir / "comparison"
+        (out / "tables").mkdir(parents=True)
+        tables["measures"].to_csv(out / "tables" / "measures.csv", index=False)
+        figures = measures_figures(tables["measures"], groups, out / "figures")
+        return _log_comparison(cfg, client, experiment_id, sweep, filter_string, runs, pairs, tables, notes, out,
+                               figures)
     pairs = find_pairs(runs, (options.reference.a, options.reference.b))
     sources = {cfg.data.name: cohorts}
     if cfg.data.name != "synthetic":           # the same analysis on simulated readers of the same corpus
         sources["simulated"] = simulate_cohorts(corpus, {g: DEFAULT_GROUPS[g] for g in cohorts
                                                          if g in DEFAULT_GROUPS})[0]
-    widest = max(runs, key=lambda r: (r.prefix == "none", r.heads))
+    widest = max(runs, key=lambda r: (r.measure == "weights", r.prefix == "none", r.heads))
     log.info("Computing the comparison's tables over %d pairs (divergence loads each run's attention)", len(pairs))
     tables = {
         "divergence": divergence_table(pairs),
@@ -158,6 +165,7 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
         "group_tests": group_test_table(runs, groups),
         "correlations": correlation_table(runs, groups, float(options.extrapolate_to)),
         "head_count_bias": head_count_bias(corpus, sources, {widest.label: widest.store}),
+        "measures": measures_table(runs, groups),
     }
     out = workdir / "comparison"
     (out / "tables").mkdir(parents=True)
@@ -167,7 +175,12 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     figures = comparison_figures(runs, pairs, tables, groups, options.divergence_metric, out / "figures")
     write_report(out / "report.md", runs, pairs, tables, figures, notes, options)
     write_html(out / "report.md", out / "report.html")
+    return _log_comparison(cfg, client, experiment_id, sweep, filter_string, runs, pairs, tables, notes, out, figures)
 
+
+def _log_comparison(cfg, client, experiment_id, sweep, filter_string, runs, pairs, tables, notes, out, figures) -> str:
+    """The comparison run: its tables, figures and report as artifacts, its headline metrics."""
+    options, groups = cfg.compare, list(cfg.analysis.groups)
     name = f"comparison-{Path(sweep).parent.name}-{Path(sweep).name}" if sweep else "comparison"
     pd.DataFrame([n.split(": ", 1) for n in notes], columns=["run", "reason"]).to_csv(
         out / "tables" / "left_out.csv", index=False)
@@ -179,10 +192,10 @@ def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | N
     sink.params({"filter": filter_string or "(all)", "runs": ", ".join(r.label for r in runs)[:6000],
                  **flatten({"compare": OmegaConf.to_container(options, resolve=True)}), "data.name": cfg.data.name})
     sink.metrics({"n_runs": len(runs), "n_pairs": len(pairs), "n_left_out": len(notes),
-                  **headline_metrics(tables["resemblance"], groups)})
+                  **(headline_metrics(tables["resemblance"], groups) if "resemblance" in tables else {})})
     sink.folder(out)
     client.set_terminated(sink.run_id, "FINISHED")
-    log.info("Comparison run %s (%s): %d tables, %d figures, report.md and report.html; in the MLflow UI: %s", name,
-             sink.run_id, len(tables), len(figures), sink.link())
+    log.info("Comparison run %s (%s): %d tables, %d figures%s; in the MLflow UI: %s", name, sink.run_id, len(tables),
+             len(figures), ", report.md and report.html" if (out / "report.md").is_file() else "", sink.link())
     plt.close("all")
     return sink.run_id

@@ -30,6 +30,7 @@ UNHASHED_KEYS = ("rerun", "mlflow", "compare", "hydra", "cluster")   # they do n
 SOURCE_SETTINGS_WITHOUT_EFFECT = ("progress", "chunk_size", "runs_model", "one_process_per_shard", "gpu_memory_gb")
 DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
 DEFAULT_SOURCE = "hf"                   # runs with attention from another source carry its name in theirs
+DEFAULT_MEASURE = "weights"             # runs of another attention measure carry its name in theirs
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
 
 
@@ -112,9 +113,10 @@ def _hub_model(model: DictConfig) -> ModelSpec:
 
 def run_name(cfg: DictConfig) -> str:
     """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<source>`` for attention not extracted by
-    transformers here (``released``, ``deepspeed``), ``+<data>`` for data other than Reading Brain and ``+<options>``
+    transformers here (``released``, ``deepspeed``), ``+<measure>`` for a measure other than the weights, ``+<data>`` for data other than Reading Brain and ``+<options>``
     for score options other than the paper's (``llama-30b-base-none+released+synthetic+cv``)."""
     extras = [cfg.source.name] if cfg.source.name != DEFAULT_SOURCE else []
+    extras += [cfg.measure.name] if cfg.measure.name != DEFAULT_MEASURE else []
     extras += [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
     suffix = score_options(cfg).suffix
     extras += [suffix] if suffix else []

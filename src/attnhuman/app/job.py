@@ -34,7 +34,7 @@ from attnhuman.app.config import (
 )
 from attnhuman.app.factories import build
 from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_tags, tracking_uri
-from attnhuman.attention import ranks
+from attnhuman.attention import measures, ranks
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.corpus import Corpus
 from attnhuman.humans.cache import HumansCache
@@ -54,7 +54,7 @@ def human_data(cfg: DictConfig):
 def attention_source(cfg: DictConfig, spec: ModelSpec):
     """The ``source`` node as an attention source: ``load(corpus) -> SourceOutput``."""
     return build(cfg.source, spec=spec, prefix=OmegaConf.to_container(cfg.prefix, resolve=True),
-                 paths=OmegaConf.to_container(cfg.paths, resolve=True))
+                 paths=OmegaConf.to_container(cfg.paths, resolve=True), measure=measures.check(str(cfg.measure.name)))
 
 
 @dataclass
@@ -97,11 +97,11 @@ def _with_words(humans: Humans, data, groups: list[str]) -> Humans:
     """The groups' word measures and relative fixation times (docs/method.md section 11), each (subject, unit)
     whose times sum to 0 reported."""
     humans.words = data.word_measures(humans.corpus, groups)
-    for group, measures in humans.words.items():
-        humans.importance[group], zero = relative(measures.values)
+    for group, words in humans.words.items():
+        humans.importance[group], zero = relative(words.values)
         for s, k in zero:
-            humans.report.add(group, "subject_unit", f"{measures.subjects[s]} {humans.corpus.label(k)}",
-                              f"{measures.measure} sums to 0: no relative fixation time for this subject")
+            humans.report.add(group, "subject_unit", f"{words.subjects[s]} {humans.corpus.label(k)}",
+                              f"{words.measure} sums to 0: no relative fixation time for this subject")
     return humans
 
 
@@ -189,7 +189,7 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog, finge
 
     output = source.load(corpus)
     store = output.store
-    spec.check(store, output.tags.get("attention_input", cfg.source.name))
+    spec.check(store, output.tags.get("attention_input", cfg.source.name), cfg.measure.name)
     sink.tags(output.tags)
     sink.metrics(output.metrics)
     analysis_start = time.perf_counter()

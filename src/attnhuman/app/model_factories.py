@@ -13,14 +13,14 @@ from attnhuman.attention.registry import ModelSpec
 
 def model_source(*, spec: ModelSpec, prefix: dict, paths: dict, dtype: str, batch_size: int, chunk_size: int, device_map,
                  gpu_memory_gb, trust_remote_code: bool, seed: int, progress: bool, cache: bool, cache_dir,
-                 **_) -> ModelSource:
+                 measure: str = "weights", **_) -> ModelSource:
     """``source=hf``: the registry model run with transformers (eager attention)."""
     memory = None if gpu_memory_gb is None else tuple(float(g) for g in gpu_memory_gb)
     return ModelSource(spec, prefix=prefix["text"], dtype=dtype, batch_size=batch_size, chunk_size=chunk_size,
                        device_map=device_map, gpu_memory_gb=memory,
                        trust_remote_code=bool(trust_remote_code), seed=int(seed), progress=bool(progress),
                        cache=bool(cache), cache_dir=Path(cache_dir).expanduser(),
-                       checkpoint_cache_dir=Path(paths["cache"]).expanduser())
+                       checkpoint_cache_dir=Path(paths["cache"]).expanduser(), measure=measure)
 
 
 def deepspeed_source(*, tp_size=None, **node) -> DeepSpeedSource:

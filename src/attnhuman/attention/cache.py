@@ -20,12 +20,15 @@ log = logging.getLogger(__name__)
 EXTRACTION_VERSION = "1"   # bump when the extraction code changes what it computes
 
 
-def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus | None) -> str:
-    """Model identity, tokenizer, prefix, dtype, corpus (None: left out) and extraction code version."""
+def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus | None,
+              measure: str = "weights") -> str:
+    """Model identity, tokenizer, prefix, dtype, corpus (None: left out), measure and extraction code version."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     tok = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
     text = hashlib.sha256("\n".join(corpus.sentences).encode()).hexdigest() if corpus is not None else None
     parts = [identity, hashlib.sha256(tok.encode()).hexdigest(), prefix, dtype, text, EXTRACTION_VERSION]
+    if measure != "weights":                  # the weights' keys stay those of earlier extractions
+        parts.append(measure)
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
 
 
@@ -33,8 +36,9 @@ class ExtractionCache:
     """Extractions on disk by key; a file that is unreadable, of another key or corpus, or fails the checks of
     imported attention (:func:`attnhuman.attention.store.validate`) is reported and recomputed."""
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, probabilities: bool = True):
         self.folder = Path(folder).expanduser()
+        self.probabilities = probabilities      # rows of at most 1 (false for measure=norm)
 
     def path(self, key: str) -> Path:
         return self.folder / f"{key}.npz"
@@ -50,7 +54,7 @@ class ExtractionCache:
                 store = AttentionStore(z["attention"], z["n_words"], z["sentences_per_article"])
                 extraction = Extraction(store, z["nll"], z["n_tokens"], json.loads(str(z["alignment"])),
                                         float(z["extract_s"]), cached=True)
-            validate(store, corpus, str(path))
+            validate(store, corpus, str(path), self.probabilities)
         except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
             log.warning("Cache file %s is unusable (%s); recomputing it.", path, e)
             path.unlink(missing_ok=True)

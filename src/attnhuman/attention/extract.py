@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from attnhuman.attention.align import AlignmentStats, merge_matrix, token_words
+from attnhuman.attention.measures.dispatch import token_scores
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
@@ -78,17 +79,18 @@ def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
 
 
 def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int = 8,
-            progress: bool = True, chunks: Chunks | None = None, chunk_size: int = 256) -> Extraction:
+            progress: bool = True, chunks: Chunks | None = None, chunk_size: int = 256,
+            measure: str = "weights") -> Extraction:
     """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss.
 
-    ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own.
+    ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own. ``measure``
+    (docs/method.md section 13) says what the token-level scores merged into words are: the weights by default.
     """
     texts, span_start = model_inputs(corpus, prefix)
     check_context(model.config, tokenizer, texts, corpus)
     tokenizer.padding_side = "right"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
-    n_layers = model.config.num_hidden_layers
     attention = None     # (layers, heads, cells): heads as returned (a tensor-parallel rank's share)
     nll = np.zeros(len(corpus))
     n_tokens = np.zeros(len(corpus), dtype=np.int64)
@@ -96,7 +98,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     done, earlier_s = np.zeros(len(corpus), dtype=bool), 0.0
     for chunk in chunks.finished() if chunks is not None else []:
         if attention is None:
-            attention = np.zeros((n_layers, chunk.attention.shape[1], corpus.n_cells), dtype=np.float32)
+            attention = np.zeros((chunk.attention.shape[0], chunk.attention.shape[1], corpus.n_cells),
+                                 dtype=np.float32)
         attention[:, :, _cells(corpus, chunk.sentences)] = chunk.attention
         nll[chunk.sentences], n_tokens[chunk.sentences] = chunk.nll, chunk.n_tokens
         stats.merge(chunk.alignment)
@@ -112,10 +115,9 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
             batch = order[first:first + batch_size]
             enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
             offsets = enc.pop("offset_mapping").numpy()
-            out = model(**{k: v.to(device) for k, v in enc.items()}, output_attentions=True)
-            layers = _check_attentions(out.attentions, n_layers)
+            layers, logits = token_scores(measure, model, {k: v.to(device) for k, v in enc.items()})
             if attention is None:
-                attention = np.zeros((n_layers, layers[0].shape[1], corpus.n_cells), dtype=np.float32)
+                attention = np.zeros((len(layers), layers[0].shape[1], corpus.n_cells), dtype=np.float32)
             for b, k in enumerate(batch):
                 real = int(enc["attention_mask"][b].sum())
                 words = token_words(texts[k], offsets[b, :real], span_start)
@@ -131,8 +133,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                 attention[:, :, corpus.offsets[k]:corpus.offsets[k + 1]] = word[:, :, rows, cols].numpy()
                 predicted = span[span > 0]                       # tokens with a left context
                 ids = enc["input_ids"][b, predicted].to(device)
-                logits = out.logits[b, torch.from_numpy(predicted - 1).to(device)].float()   # only needed rows
-                token_nll = torch.logsumexp(logits, -1) - logits.gather(-1, ids[:, None])[:, 0]
+                rows_logits = logits[b, torch.from_numpy(predicted - 1).to(device)].float()   # only needed rows
+                token_nll = torch.logsumexp(rows_logits, -1) - rows_logits.gather(-1, ids[:, None])[:, 0]
                 nll[k] = float(token_nll.mean())
                 n_tokens[k] = len(span)
                 stats.add(words[span], text_words)
@@ -166,11 +168,3 @@ def check_context(config, tokenizer, texts: list[str], corpus: Corpus) -> None:
         raise DataError(f"{too_long.size} of {len(texts)} inputs are longer than the model's context of {limit} "
                         f"tokens; first: sentence {corpus.label(k)} with {lengths[k]} tokens (prefix included). "
                         "Each sentence is read whole, never cut: shorten it or choose a model with a longer context.")
-
-
-def _check_attentions(attentions, n_layers: int) -> list[torch.Tensor]:
-    if attentions is None or len(attentions) != n_layers or any(a is None for a in attentions):
-        got = 0 if attentions is None else sum(a is not None for a in attentions)
-        raise RuntimeError(f"the model returned attention for {got} of {n_layers} layers. Load it with "
-                           "attn_implementation='eager' (SDPA and flash kernels return none).")
-    return list(attentions)

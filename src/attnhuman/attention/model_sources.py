@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from attnhuman.attention import routes, sharding
+from attnhuman.attention import measures, routes, sharding
 from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
 from attnhuman.attention.extract import extract, peak_rss_mb
+from attnhuman.attention.measures import PROBABILITIES
 from attnhuman.attention.placement import Placement, gpu_memory_gb, place, ram_gb
 from attnhuman.attention.registry import ModelSpec
 from attnhuman.attention.sources import SourceOutput
@@ -41,12 +42,14 @@ class ModelSource:
     cache: bool = True
     cache_dir: Path | None = None
     checkpoint_cache_dir: Path | None = None
+    measure: str = "weights"                  # docs/method.md section 13
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
             raise ConfigError(f"source.dtype={self.dtype!r}: choose one of {sorted(DTYPES)}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ConfigError(f"source.batch_size={self.batch_size!r}: a positive number of sentences per forward pass")
+        measures.check(self.measure)
         if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             raise ConfigError(f"source.chunk_size={self.chunk_size!r}: a positive number of sentences saved at once")
 
@@ -95,7 +98,7 @@ class ModelSource:
         """What the attention will be: the extraction cache key (weights' contents, tokenizer, prefix, dtype, code)
         without the corpus, which the data's fingerprint covers."""
         c = self.checkpoint
-        return "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None)
+        return "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None, self.measure)
 
     def _tp_size(self) -> int | None:
         return None
@@ -111,8 +114,8 @@ class ModelSource:
         spec, tp_size = self.spec, self._tp_size()
         start = time.perf_counter()
         checkpoint = self.checkpoint
-        key = cache_key(checkpoint.identity, checkpoint.tokenizer, self.prefix, self.dtype, corpus)
-        cache = ExtractionCache(self.cache_dir)
+        key = cache_key(checkpoint.identity, checkpoint.tokenizer, self.prefix, self.dtype, corpus, self.measure)
+        cache = ExtractionCache(self.cache_dir, self.measure in PROBABILITIES)
         result = cache.load(key, corpus) if self.cache and sharding.is_main() else None
         if sharding.broadcast(result is not None):
             if result is None:          # rank 0 has it cached: nothing for this rank to do
@@ -125,7 +128,7 @@ class ModelSource:
             load_s = time.perf_counter() - start
             chunks = ChunkStore(self.cache_dir, key, corpus) if self.cache and tp_size is None else None
             result = extract(model, checkpoint.tokenizer, corpus, self.prefix, self.batch_size,
-                             self.progress and sharding.is_main(), chunks, self.chunk_size)
+                             self.progress and sharding.is_main(), chunks, self.chunk_size, self.measure)
             attention = sharding.gather_heads(result.store.attention) if tp_size is not None else result.store.attention
             if attention is None:
                 return SourceOutput(None)
@@ -152,6 +155,12 @@ class DeepSpeedSource(ModelSource):
     """
 
     tp_size: int | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.measure != "weights":
+            raise ConfigError(f"measure={self.measure} runs with source=hf (one process; source.device_map=auto "
+                              "shards a large model over GPUs): source=deepspeed extracts the weights only.")
 
     def _tp_size(self) -> int:
         return sharding.init(self.tp_size)

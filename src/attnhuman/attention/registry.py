@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from attnhuman.attention.measures import store_shape
 from attnhuman.attention.store import AttentionStore
 from attnhuman.errors import DataError
 
@@ -29,9 +30,11 @@ class ModelSpec:
     def label(self) -> str:
         return f"{self.model}-{self.size}-{self.tuning}"
 
-    def check(self, store: AttentionStore, source: str) -> None:
-        """Raise DataError when ``store`` has another layer or head count than the registry gives."""
-        if (store.n_layers, store.n_heads) != (self.layers, self.heads):
+    def check(self, store: AttentionStore, source: str, measure: str = "weights") -> None:
+        """Raise DataError when ``store`` has another layer or head count than the registry gives (for ``measure``)."""
+        expected = store_shape(measure, self.layers, self.heads)
+        if (store.n_layers, store.n_heads) != expected:
             raise DataError(f"{source}: {store.n_layers} layers x {store.n_heads} heads, but the registry says "
-                            f"{self.model} {self.size} has {self.layers} x {self.heads}. Is this from another "
-                            "model? Pick the matching model=/size=.")
+                            f"{self.model} {self.size} has {self.layers} x {self.heads}"
+                            f"{f' (measure={measure}: {expected[0]} x {expected[1]})' if measure != 'weights' else ''}."
+                            " Is this from another model? Pick the matching model=/size=.")

@@ -146,8 +146,9 @@ def _check_native_mass(array: np.ndarray, cells: np.ndarray, corpus: Corpus, pos
                         "(docs/method.md section 2) before importing; attnhuman does not slice it to fit.")
 
 
-def validate(store: AttentionStore, corpus: Corpus, source: str) -> AttentionStore:
-    """Check a store against the corpus; raises DataError naming the first offending sentences."""
+def validate(store: AttentionStore, corpus: Corpus, source: str, probabilities: bool = True) -> AttentionStore:
+    """Check a store against the corpus; raises DataError naming the first offending sentences.
+    ``probabilities``: rows must sum to at most 1 (not for sizes such as measure=norm)."""
     if store.sentences_per_article.tolist() != corpus.sentences_per_article.tolist():
         raise DataError(f"{source}: {store.sentences_per_article.tolist()} sentences per article, the corpus "
                         f"has {corpus.sentences_per_article.tolist()}.")
@@ -169,7 +170,7 @@ def validate(store: AttentionStore, corpus: Corpus, source: str) -> AttentionSto
         elif (values < 0).any():
             cell = np.argwhere(values < 0)[0][1]
             problem = "negative weights"
-        else:
+        elif probabilities:
             row_sums = np.add.reduceat(values, row_starts, axis=1)
             if row_sums.max() > 1 + ROW_SUM_TOLERANCE:
                 cell = row_starts[np.argwhere(row_sums > 1 + ROW_SUM_TOLERANCE)[0][1]]

@@ -52,6 +52,11 @@ class Run:
         return int(self.params.get("model_size.heads", 0))
 
     @property
+    def measure(self) -> str:
+        """The attention measure (docs/method.md section 13); runs before measures existed hold the weights."""
+        return self.params.get("measure.name", "weights")
+
+    @property
     def training_step(self) -> int | None:
         """The training step of a checkpoint revision (``model=hub model.revision=step1000``), else None."""
         step = self.params.get("training_step")
@@ -110,10 +115,12 @@ class Pair:
 
 
 def find_pairs(runs: list[Run], reference: tuple[str, str]) -> list[Pair]:
-    """Every pair the paper compares, among the runs present."""
+    """Every pair the paper compares, among the runs present (of one attention measure: pairs never mix them)."""
     pairs = []
     for a in runs:
         for b in runs:
+            if a.measure != b.measure:
+                continue
             same_model = (a.model, a.size, a.tuning) == (b.model, b.size, b.tuning)
             if same_model and a.prefix == "none" and b.prefix in INSTRUCTIONS:
                 pairs.append(Pair("instruction", a, b))

@@ -136,3 +136,20 @@ def trivial_difference_table(pairs: list[Pair]) -> pd.DataFrame:
                              relative_change_pct=100 * (np.nanmean(qb) - np.nanmean(qa)) / np.nanmean(qa)))
     return pd.DataFrame(rows, columns=["run_a", "run_b", "kind", "quarter", "trivial_a", "trivial_b",
                                        "relative_change_pct"])
+
+
+def measures_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
+    """One row per run: its model and prefix, its attention measure, the best-layer score and layer on saccade
+    resemblance and on word importance, with each ceiling (docs/method.md sections 4, 11, 13)."""
+    rows = []
+    for run in runs:
+        row = dict(model=f"{run.model}-{run.size}-{run.tuning}-{run.prefix}", measure=run.measure, run=run.label)
+        for g in groups:
+            row.update({f"resemblance_{g}": run.metrics.get(f"resemblance_{g}"),
+                        f"best_layer_{g}": run.metrics.get(f"best_layer_{g}"),
+                        f"ceiling_{g}": run.metrics.get(f"ceiling_{g}"),
+                        f"wi_best_rho_{g}": run.metrics.get(f"wi_best_rho_{g}"),
+                        f"wi_best_layer_{g}": run.metrics.get(f"wi_best_layer_{g}"),
+                        f"wi_ceiling_{g}": run.metrics.get(f"wi_ceiling_{g}")})
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -185,6 +185,33 @@ def _training(runs, groups: list[str]) -> plt.Figure | None:
     return fig
 
 
+def _measures(table: pd.DataFrame, groups: list[str]) -> plt.Figure | None:
+    """Best-layer score of every attention measure per model: saccade resemblance (% of ceiling) and word
+    importance (Spearman rho, its ceiling as a dash), one panel each where the runs have them."""
+    if table.empty or table.measure.nunique() < 2:
+        return None
+    panels = [(f"resemblance_{g}", f"saccade resemblance {g} (%)", None) for g in groups
+              if table[f"resemblance_{g}"].notna().any()]
+    panels += [(f"wi_best_rho_{g}", f"word importance {g} (rho)", f"wi_ceiling_{g}") for g in groups
+               if table[f"wi_best_rho_{g}"].notna().any()]
+    if not panels:
+        return None
+    models, measures = list(dict.fromkeys(table.model)), list(dict.fromkeys(table.measure))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), constrained_layout=True, squeeze=False)
+    width = 0.8 / len(measures)
+    for ax, (column, label, ceiling) in zip(axes[0], panels):
+        for i, measure in enumerate(measures):
+            part = table[table.measure == measure].set_index("model").reindex(models)
+            ax.bar(np.arange(len(models)) + i * width, part[column], width, label=measure)
+            if ceiling:
+                ax.plot(np.arange(len(models)) + 0.4 - width / 2, part[ceiling], "k_", markersize=20)
+        ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, models, rotation=20, ha="right", fontsize=7)
+        ax.set(ylabel=label, title=label)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][-1].legend(fontsize=7)
+    return fig
+
+
 def _quarter_bars(table: pd.DataFrame, kind: str, title: str) -> plt.Figure | None:
     rows = table[table.kind == kind]
     if rows.empty:
@@ -283,6 +310,10 @@ def comparison_figures(runs, pairs, tables: dict[str, pd.DataFrame], groups: lis
                  "Scaling and fMRI resemblance", logx=True, fit=fit_of("log10_parameters", "fmri_resemblance")),
         "Maximum layerwise fMRI resemblance against model size, with the least-squares line.",
         "needs plain runs of pretrained models with fMRI metrics")
+    add("measures", "measures.png", _measures(tables["measures"], groups),
+        "Best-layer score of each attention measure (docs/method.md section 13) per model: saccade resemblance "
+        "and word importance (black dash: the word-importance ceiling).",
+        "needs runs of two or more attention measures (-m measure=weights,norm,...)")
     add("steps", "training_steps.png", _training(runs, groups),
         "Maximum layerwise resemblance against the training step of each checkpoint revision (model=hub "
         "model.revision=stepN), one line per model, prefix and group.",
@@ -292,6 +323,14 @@ def comparison_figures(runs, pairs, tables: dict[str, pd.DataFrame], groups: lis
         "Mean R2 against the number of heads used as predictors: random attention and random subsets of a real "
         "layer's heads, in-sample (solid) and cross-validated by sentence (dashed).", "needs human cohorts")
     return notes
+
+
+def measures_figures(table: pd.DataFrame, groups: list[str], folder: Path) -> list[FigureNote]:
+    """The measures figure alone (comparisons of data without saccades)."""
+    fig = _measures(table, groups)
+    return [FigureNote("measures", _save(fig, folder, "measures.png") if fig is not None else None,
+                       "Best-layer score of each attention measure per model." if fig is not None
+                       else "needs runs of two or more attention measures")]
 
 
 def head_count_bias(table: pd.DataFrame) -> plt.Figure:

@@ -183,7 +183,8 @@ def _bias(table: pd.DataFrame) -> str:
         "or a fixed number of components (`analysis.predictors=pcs`).", ""])
 
 
-EXTRA_FIGURES = {"bias": "Head-count bias (not in the paper)", "steps": "Training steps (not in the paper)"}
+EXTRA_FIGURES = {"bias": "Head-count bias (not in the paper)", "steps": "Training steps (not in the paper)",
+                 "measures": "Attention measures (not in the paper)"}
 
 
 def write_report(path: Path, runs, pairs, tables: dict[str, pd.DataFrame], figures, notes: list[str], options) -> None:
