@@ -119,8 +119,11 @@ def test_invalid_combination_fails_before_any_job(tmp_path):
 
 
 def test_every_missing_input_is_listed_in_seconds_before_any_job(tmp_path, monkeypatch):
-    """The headline sweep without checkpoints: one list of all six, before any job or run exists."""
+    """The headline sweep without checkpoints, offline: one list of all six (no local folder, not in the Hugging Face
+    cache), before any job or run exists."""
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", str(tmp_path / "checkpoints"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     for name in [k for k in os.environ if k.startswith(("ATTNHUMAN_LLAMA", "ATTNHUMAN_ALPACA", "ATTNHUMAN_VICUNA"))]:
         monkeypatch.delenv(name)
     start = time.perf_counter()
@@ -130,9 +133,11 @@ def test_every_missing_input_is_listed_in_seconds_before_any_job(tmp_path, monke
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     placements = proc.stderr.count("for its weights; no GPU is visible")     # 27-52 GB models on a small machine
     assert f"Missing inputs ({7 + placements}), no job was started:" in proc.stderr
-    for label in ("llama-7b-base", "llama-13b-base", "alpaca-7b-base", "alpaca-13b-base", "vicuna-7b-v1_1",
-                  "vicuna-13b-v1_1"):
-        assert f"checkpoint of {label}: expected a Hugging Face folder at {tmp_path}/checkpoints/" in proc.stderr
+    for label, repo in (("llama-7b-base", "huggyllama/llama-7b"), ("llama-13b-base", "huggyllama/llama-13b"),
+                        ("alpaca-7b-base", "tatsu-lab/alpaca-7b-wdiff"), ("alpaca-13b-base", "chavinlo/alpaca-13b"),
+                        ("vicuna-7b-v1_1", "lmsys/vicuna-7b-delta-v1.1"), ("vicuna-13b-v1_1", "lmsys/vicuna-13b-delta-v1.1")):
+        assert f"{label}: no local folder at {tmp_path}/checkpoints/" in proc.stderr
+        assert f"{repo} (revision" in proc.stderr and f"hf download {repo}" in proc.stderr
     assert ("llama-7b-base-none, llama-13b-base-none, alpaca-7b-base-none, alpaca-13b-base-none, vicuna-7b-v1_1-none, "
             "vicuna-13b-v1_1-none: Reading Brain file(s) ['sentences_p1.txt', 'mean_saccade_num_p1.pkl', "
             "'mean_saccade_num_p2.pkl'] missing from") in proc.stderr

@@ -101,11 +101,18 @@ def _not_cached(model_id: str, revision: str | None) -> str:
 
 
 def _parameters(folder: Path) -> int:
-    """The number of weights, from the safetensors headers (0 when the weights are not safetensors)."""
+    """The number of weights, from the safetensors headers (0 when the weights are not safetensors or a header
+    cannot be read: loading the weights then says what is wrong with them)."""
     total = 0
     for path in sorted(folder.glob("*.safetensors")):
         with open(path, "rb") as f:
-            header = json.loads(f.read(struct.unpack("<Q", f.read(8))[0]))
+            size = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
+            if not 0 < size <= path.stat().st_size - 8:
+                return 0
+            try:
+                header = json.loads(f.read(size))
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                return 0
         for name, tensor in header.items():
             if name != "__metadata__":
                 count = 1
