@@ -16,6 +16,7 @@ from attnhuman.analysis.resemblance import GroupResemblance  # noqa: E402
 from attnhuman.comparison.paper import FMRI_REGION  # noqa: E402
 
 GROUP_COLORS = {"L1": "tab:blue", "L2": "tab:orange"}
+STRIP_WORDS = 30          # words shown in a word-importance example strip
 
 
 def layerwise_resemblance(results: dict[str, GroupResemblance], title: str) -> plt.Figure:
@@ -65,13 +66,14 @@ def importance_strip(res, corpus, group: str) -> plt.Figure:
     pool = fits if len(fits) else np.flatnonzero(np.isfinite(rhos)) if np.isfinite(rhos).any() else np.arange(len(rhos))
     pick = pool[np.argmin(np.abs(rhos[pool] - np.nanmedian(rhos[pool])))] if len(pool) else 0
     k, human, model = int(res.units[pick]), res.human[pick], res.model[pick]
-    words = corpus.words[k]
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * len(words)), 3.4), constrained_layout=True)
-    x = np.arange(len(words))
-    ax.bar(x - 0.2, human / human.sum(), 0.4, label=f"readers ({group}, relative fixation time)")
-    ax.bar(x + 0.2, model / model.sum(), 0.4, label=f"model, layer {res.best_layer} (received={res.received})")
-    ax.set_xticks(x, words, rotation=45, ha="right", fontsize=8)
-    ax.set(ylabel="share of the unit", title=f"{corpus.label(k)}: Spearman rho {rhos[pick]:.2f}")
+    words, shown = corpus.words[k], min(len(corpus.words[k]), STRIP_WORDS)     # a paragraph: its first words
+    fig, ax = plt.subplots(figsize=(max(6, 0.55 * shown), 3.4), constrained_layout=True)
+    x = np.arange(shown)
+    ax.bar(x - 0.2, (human / human.sum())[:shown], 0.4, label=f"readers ({group}, relative fixation time)")
+    ax.bar(x + 0.2, (model / model.sum())[:shown], 0.4, label=f"model, layer {res.best_layer} (received={res.received})")
+    ax.set_xticks(x, words[:shown], rotation=45, ha="right", fontsize=8)
+    first = f", first {shown} of {len(words)} words" if shown < len(words) else ""
+    ax.set(ylabel="share of the unit", title=f"{corpus.label(k)}: Spearman rho {rhos[pick]:.2f}{first}")
     ax.legend(fontsize=7)
     return fig
 
