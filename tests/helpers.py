@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from hydra import compose, initialize_config_dir
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
@@ -39,6 +40,17 @@ EYELINK = dict(ia_report="ia.csv", fixation_report="fixations.csv",          # c
                             measure="IA_DWELL_TIME"),
                fixation_columns=dict(subject="participant_id", unit="unique_paragraph_id", order="CURRENT_FIX_INDEX",
                                      word="CURRENT_FIX_INTEREST_AREA_ID"))
+
+
+def padded_batch(lengths, seed: int = 1) -> dict:
+    """Right-padded random ``input_ids`` / ``attention_mask`` of sequences of ``lengths`` (ids 3..99), seeded."""
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.zeros((len(lengths), max(lengths)), dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for b, n in enumerate(lengths):
+        ids[b, :n] = torch.randint(3, 100, (n,), generator=g)
+        mask[b, :n] = 1
+    return {"input_ids": ids, "attention_mask": mask}
 
 
 def combinations() -> list[str]:

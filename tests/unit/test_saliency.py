@@ -5,6 +5,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman.attention.measures import saliency as saliency_module
 from attnhuman.attention.measures.saliency import saliency
+from helpers import padded_batch
 
 SMALL = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
          "num_key_value_heads": 2, "vocab_size": 100, "max_position_embeddings": 64}
@@ -31,15 +32,8 @@ def model(request):
 
 def _batch(lengths=LENGTHS, seed=1):
     """Right-padded input_ids / attention_mask (built under inference mode, like the caller's)."""
-    g = torch.Generator().manual_seed(seed)
-    t = max(lengths)
     with torch.inference_mode():
-        ids = torch.zeros((len(lengths), t), dtype=torch.long)
-        mask = torch.zeros((len(lengths), t), dtype=torch.long)
-        for b, n in enumerate(lengths):
-            ids[b, :n] = torch.randint(3, 100, (n,), generator=g)
-            mask[b, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask}
+        return padded_batch(lengths, seed)
 
 
 def _run(model, inputs):
