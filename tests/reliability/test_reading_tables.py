@@ -123,3 +123,28 @@ def test_an_interest_area_report_without_a_column_names_it(onestop):
     ia, fixations, write = onestop
     with pytest.raises(DataError, match=r"ia.csv: no column IA_DWELL_TIME \(data.columns.measure\)"):
         write(ia=ia.drop(columns="IA_DWELL_TIME"))
+
+
+def test_a_unit_sample_is_a_seeded_subset_of_the_whole_reported_and_fingerprinted(tables):
+    frames, write = tables
+    whole = write()
+    columns = dict(whole.columns)
+    full = whole.reading
+
+    def sampled(n, seed=0):
+        return word_measures(path=str(whole.tables[0].parent / "*-relfix-feats.csv"), columns=columns, sample=n,
+                             sample_seed=seed)
+    part = sampled(10)
+    names = part.corpus().names
+    assert len(names) == 10 and list(names) == sorted(names, key=list(full.corpus.names).index)   # corpus order
+    for k, name in enumerate(names):                        # each sampled unit is the whole corpus's unit, unchanged
+        j = list(full.corpus.names).index(name)
+        assert part.corpus().articles[0][k] == full.corpus.articles[0][j]
+        np.testing.assert_array_equal(part.reading.measures["L1"].values[k], full.measures["L1"].values[j])
+    assert sampled(10).corpus().names == names and sampled(10, seed=1).corpus().names != names
+    entry, = part.reading.report.select(level="sample")
+    assert entry.item == f"{len(full.corpus) - 10} of {len(full.corpus)} units" and "data.sample=10" in entry.reason
+    assert len({whole.fingerprint(), part.fingerprint(), sampled(10, seed=1).fingerprint()}) == 3
+    assert sampled(10_000).corpus().names == full.corpus.names                # more than there are: every unit
+    with pytest.raises(DataError, match=r"data.sample=0: give a number of units >= 1"):
+        sampled(0).corpus()

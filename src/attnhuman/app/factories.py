@@ -47,13 +47,14 @@ def reading_brain(*, root, cache_dir, download: bool, verify: str, subjects: str
 
 
 def word_measures(*, path, columns: dict, group: str = "L1", subject_pattern: str = r"^([^-_.]+)",
-                  **_) -> ReadingTables:
+                  sample: int | None = None, sample_seed: int = 0, **_) -> ReadingTables:
     """``data=word_measures`` (and ``data=geco``): word tables named by ``path`` with the ``columns`` given."""
-    return ReadingTables(table_paths(path), dict(columns), group=group, subject_pattern=subject_pattern)
+    return ReadingTables(table_paths(path), dict(columns), group=group, subject_pattern=subject_pattern,
+                         sample=sample, sample_seed=sample_seed)
 
 
 def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict, fixation_columns: dict,
-            group: str = "L1", **_) -> ReadingTables:
+            group: str = "L1", sample: int | None = None, sample_seed: int = 0, **_) -> ReadingTables:
     """``data=eyelink``: a folder with Data Viewer's interest-area report (words, word measures) and fixation
     report (saccades); ``fixation_report: null`` reads word measures alone."""
     if not path:
@@ -62,7 +63,7 @@ def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict,
     folder = Path(str(path)).expanduser()
     return ReadingTables([folder / ia_report], dict(columns), group=group,
                          fixations=folder / fixation_report if fixation_report else None,
-                         fixation_columns=dict(fixation_columns))
+                         fixation_columns=dict(fixation_columns), sample=sample, sample_seed=sample_seed)
 
 
 def simulation(*, corpus: str, root, cache_dir, download: bool, verify: str, synthetic: dict, **_) -> Simulation:

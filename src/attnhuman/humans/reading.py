@@ -16,7 +16,7 @@ from attnhuman.errors import DataError
 from attnhuman.files import tree_fingerprint
 from attnhuman.humans.cohort import Cohort, Exclusion, ExclusionReport
 from attnhuman.humans.fixations import saccade_cohort, saccade_counts
-from attnhuman.humans.word_table import WordMeasures, WordReading, read_tables, word_reading
+from attnhuman.humans.word_table import WordMeasures, WordReading, read_tables, sample_units, word_reading
 
 TABLES = ("*.csv", "*.csv.gz", "*.parquet")
 FIXATION_FIELDS = ("subject", "unit", "order", "word")
@@ -47,6 +47,8 @@ class ReadingTables:
     subject_pattern: str = r"^([^-_.]+)"
     fixations: Path | None = None
     fixation_columns: dict = field(default_factory=dict)
+    sample: int | None = None       # read a seeded random sample of this many units (None: all)
+    sample_seed: int = 0
 
     has_fmri = False
 
@@ -55,16 +57,19 @@ class ReadingTables:
         return [f"reading data file(s) missing: {missing}"] if missing else []
 
     def fingerprint(self) -> str:
-        """What the data is: the tables' names and contents."""
-        return "tables:" + tree_fingerprint([*self.tables, *([self.fixations] if self.fixations else [])])
+        """What the data is: the tables' names and contents, and the unit sample."""
+        sample = f";sample={self.sample},seed={self.sample_seed}" if self.sample is not None else ""
+        return "tables:" + tree_fingerprint([*self.tables, *([self.fixations] if self.fixations else [])]) + sample
 
     def provenance(self) -> dict[str, str]:
-        return {"data_modified": "none", "data_files": ", ".join(p.name for p in self.tables)[:500]}
+        sample = {"data_sample": f"{self.sample} units, seed {self.sample_seed}"} if self.sample is not None else {}
+        return {"data_modified": "none", "data_files": ", ".join(p.name for p in self.tables)[:500], **sample}
 
     @cached_property
     def reading(self) -> WordReading:
-        return word_reading(read_tables(self.tables, self.columns, self.subject_pattern),
-                            str(self.columns["measure"]), self.group)
+        reading = word_reading(read_tables(self.tables, self.columns, self.subject_pattern),
+                               str(self.columns["measure"]), self.group)
+        return reading if self.sample is None else sample_units(reading, self.sample, self.sample_seed)
 
     def corpus(self) -> Corpus:
         return self.reading.corpus

@@ -149,6 +149,26 @@ def word_reading(frame: pd.DataFrame, measure: str, group: str = "L1") -> WordRe
     return WordReading(corpus, measures, report, names, subject_units)
 
 
+def sample_units(reading: WordReading, n: int, seed: int = 0) -> WordReading:
+    """A seeded random sample of ``n`` of the corpus units (kept in corpus order), for a first look at an expensive
+    analysis; the units left out are one report entry per group. ``n`` >= the number of units keeps them all."""
+    if int(n) < 1:
+        raise DataError(f"data.sample={n}: give a number of units >= 1, or null to read them all.")
+    total = len(reading.unit_ids)
+    if int(n) >= total:
+        return reading
+    kept = np.sort(np.random.default_rng(int(seed)).choice(total, int(n), replace=False))
+    report = ExclusionReport(list(reading.report.entries))
+    for g in reading.measures:
+        report.add(g, "sample", f"{total - int(n)} of {total} units", f"data.sample={n}, data.sample_seed={seed}: "
+                   f"a random {n} units are read, the other {total - int(n)} are not", action="not sampled")
+    units = reading.corpus.articles[0]
+    corpus = Corpus((tuple(units[k] for k in kept),), names=tuple(reading.corpus.names[k] for k in kept))
+    measures = {g: WordMeasures(g, m.subjects, [m.values[k] for k in kept], m.measure)
+                for g, m in reading.measures.items()}
+    return WordReading(corpus, measures, report, [reading.unit_ids[k] for k in kept], reading.subject_units)
+
+
 def _add_unit(unit, words, rows_of_unit, value, groups, group_of, report, units, names, values) -> None:
     """Append one unit to the corpus and each group's measures, or report why it is left out."""
     problem = _unit_problem(words)
