@@ -24,6 +24,7 @@ def test_a_sweep_over_two_measures_gives_two_runs_and_a_measures_table(tmp_path)
     assert jobs["weights"].data.tags["cache_key"] != jobs["rollout"].data.tags["cache_key"]
     assert jobs["weights"].data.metrics["ntp_loss"] == jobs["rollout"].data.metrics["ntp_loss"]   # one model
     table = pd.read_csv(client.download_artifacts(comparison.info.run_id, "tables/measures.csv", str(tmp_path)))
+    assert list(table.measure) == ["weights", "rollout"]                    # documented order, not run order
     assert dict(zip(table.measure, table.resemblance_L1)) == {
         m: jobs[m].data.metrics["resemblance_L1"] for m in ("weights", "rollout")}
     figures = {a.path for a in client.list_artifacts(comparison.info.run_id, "figures")}

@@ -6,6 +6,7 @@ import pandas as pd
 
 from attnhuman.analysis import stats
 from attnhuman.analysis.divergence import head_mean, quarters, run_divergence, sentence_divergence
+from attnhuman.attention.measures import MEASURES
 from attnhuman.comparison import paper
 from attnhuman.comparison.runs import Pair, Run
 from attnhuman.errors import DataError
@@ -152,4 +153,9 @@ def measures_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
                         f"wi_best_layer_{g}": run.metrics.get(f"wi_best_layer_{g}"),
                         f"wi_ceiling_{g}": run.metrics.get(f"wi_ceiling_{g}")})
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    rank = {m: k for k, m in enumerate(MEASURES)}              # the measures in their documented order
+    return table.sort_values(["model", "measure"], kind="stable", ignore_index=True,
+                             key=lambda c: c.map(rank) if c.name == "measure" else c)

@@ -192,25 +192,30 @@ def _measures(table: pd.DataFrame, groups: list[str]) -> plt.Figure | None:
     importance (Spearman rho, its ceiling as a dash), one panel each where the runs have them."""
     if table.empty or table.measure.nunique() < 2:
         return None
-    panels = [(f"resemblance_{g}", f"saccade resemblance {g} (%)", None) for g in groups
+    panels = [(f"resemblance_{g}", f"best_layer_{g}", f"saccade resemblance {g} (%)", None) for g in groups
               if table[f"resemblance_{g}"].notna().any()]
-    panels += [(f"wi_best_rho_{g}", f"word importance {g} (rho)", f"wi_ceiling_{g}") for g in groups
-               if table[f"wi_best_rho_{g}"].notna().any()]
+    panels += [(f"wi_best_rho_{g}", f"wi_best_layer_{g}", f"word importance {g} (rho)", f"wi_ceiling_{g}")
+               for g in groups if table[f"wi_best_rho_{g}"].notna().any()]
     if not panels:
         return None
     models, measures = list(dict.fromkeys(table.model)), list(dict.fromkeys(table.measure))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 4), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels) + 1.5, 4), constrained_layout=True,
+                             squeeze=False)
     width = 0.8 / len(measures)
-    for ax, (column, label, ceiling) in zip(axes[0], panels):
+    for ax, (column, layer, label, ceiling) in zip(axes[0], panels):
         for i, measure in enumerate(measures):
             part = table[table.measure == measure].set_index("model").reindex(models)
-            ax.bar(np.arange(len(models)) + i * width, part[column], width, label=measure)
-            if ceiling:
-                ax.plot(np.arange(len(models)) + 0.4 - width / 2, part[ceiling], "k_", markersize=20)
+            bars = ax.bar(np.arange(len(models)) + i * width, part[column], width, label=measure)
+            ax.bar_label(bars, [f"L{v:.0f}" if np.isfinite(v) else "" for v in part[layer].astype(float)],
+                         fontsize=6)
+        if ceiling:
+            part = table.groupby("model", sort=False)[ceiling].first().reindex(models)
+            ax.plot(np.arange(len(models)) + 0.4 - width / 2, part, "k_", markersize=30, label="ceiling")
+        ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xticks(np.arange(len(models)) + 0.4 - width / 2, models, rotation=20, ha="right", fontsize=7)
-        ax.set(ylabel=label, title=label)
+        ax.set(ylabel=label, title=f"{label}, best layer (L) on each bar")
         ax.grid(alpha=0.3, axis="y")
-    axes[0][-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     return fig
 
 
