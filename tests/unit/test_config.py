@@ -43,6 +43,12 @@ def test_default_tuning_and_checkpoint_override(monkeypatch):
     assert resolve_model(compose_job("model=llama", "size=65b")).stage == "pretrained"
 
 
+def test_a_unit_sample_shows_in_the_run_name():
+    assert run_name(compose_job("model=smollm2", "data=geco", "measure=norm")) == "smollm2-135m-instruct-none+norm+geco"
+    assert run_name(compose_job("model=smollm2", "data=geco", "data.sample=500")) == \
+        "smollm2-135m-instruct-none+geco+sample500"
+
+
 
 def test_invalid_choices_fail_with_the_options():
     with pytest.raises(ConfigError, match=r"alpaca has no size '30b'; choose one of \['13b', '7b'\]"):

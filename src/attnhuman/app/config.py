@@ -113,11 +113,13 @@ def _hub_model(model: DictConfig) -> ModelSpec:
 
 def run_name(cfg: DictConfig) -> str:
     """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<source>`` for attention not extracted by
-    transformers here (``released``, ``deepspeed``), ``+<measure>`` for a measure other than the weights, ``+<data>`` for data other than Reading Brain and ``+<options>``
-    for score options other than the paper's (``llama-30b-base-none+released+synthetic+cv``)."""
+    transformers here (``released``, ``deepspeed``), ``+<measure>`` for a measure other than the weights, ``+<data>``
+    for data other than Reading Brain, ``+sample<N>`` for a sample of its units and ``+<options>`` for score options
+    other than the paper's (``llama-30b-base-none+released+synthetic+cv``, ``smollm2-...-none+norm+geco+sample500``)."""
     extras = [cfg.source.name] if cfg.source.name != DEFAULT_SOURCE else []
     extras += [cfg.measure.name] if cfg.measure.name != DEFAULT_MEASURE else []
     extras += [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
+    extras += [f"sample{cfg.data.sample}"] if cfg.data.get("sample") is not None else []
     suffix = score_options(cfg).suffix
     extras += [suffix] if suffix else []
     return f"{resolve_model(cfg).label}-{cfg.prefix.name}" + "".join(f"+{e}" for e in extras)
