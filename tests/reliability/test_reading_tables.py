@@ -148,3 +148,15 @@ def test_a_unit_sample_is_a_seeded_subset_of_the_whole_reported_and_fingerprinte
     assert sampled(10_000).corpus().names == full.corpus.names                # more than there are: every unit
     with pytest.raises(DataError, match=r"data.sample=0: give a number of units >= 1"):
         sampled(0).corpus()
+
+
+def test_a_sample_of_eyelink_units_keeps_their_saccades():
+    full = eyelink(path=str(ONESTOP), **EYELINK)
+    part = eyelink(path=str(ONESTOP), **EYELINK, sample=5, sample_seed=3)
+    whole, sampled = full.corpus(), part.corpus()
+    cohort, report = part.cohorts(sampled, ["L1"])
+    blocks = np.split(full.cohorts(whole, ["L1"])[0]["L1"].targets,       # each unit's lower-triangle cells
+                      np.cumsum([n * (n + 1) // 2 for n in whole.n_words])[:-1])
+    kept = [blocks[list(whole.names).index(name)] for name in sampled.names]
+    assert len(sampled) == 5 and len(report.select(level="sample")) == 1
+    np.testing.assert_array_equal(cohort["L1"].targets, np.concatenate(kept))
