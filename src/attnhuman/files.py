@@ -14,13 +14,17 @@ def sha256(path: Path, block: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(path: Path, cache_dir: Path | None = None) -> str:
-    """:func:`sha256` of a file, remembered under ``cache_dir`` by (path, size, mtime): large files are hashed once."""
+def stamp(path: Path) -> str:
+    """What identifies a file without reading it: its resolved path, size and mtime."""
     stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def fingerprint(path: Path, cache_dir: Path | None = None) -> str:
+    """:func:`sha256` of a file, remembered under ``cache_dir`` by its :func:`stamp`: large files are hashed once."""
     if cache_dir is None:
         return sha256(path)
-    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    memo = Path(cache_dir) / "hashes" / hashlib.sha256(key.encode()).hexdigest()
+    memo = Path(cache_dir) / "hashes" / hashlib.sha256(stamp(path).encode()).hexdigest()
     if memo.is_file():
         return memo.read_text()
     digest = sha256(path)

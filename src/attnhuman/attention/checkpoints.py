@@ -28,7 +28,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
 from attnhuman.attention.locations import folder_problem
 from attnhuman.errors import DataError
-from attnhuman.files import fingerprint, tree_fingerprint
+from attnhuman.files import fingerprint, stamp, tree_fingerprint
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -73,9 +73,8 @@ def _gguf_tokenizer(folder: Path, gguf: str, cache_dir: Path | None):
     kept in ``cache_dir/tokenizers``; without ``cache_dir``, converted every time."""
     if cache_dir is None:
         return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
-    stat = (folder / gguf).stat()
-    stamp = f"{(folder / gguf).resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{transformers.__version__}"
-    target = Path(cache_dir) / "tokenizers" / f"{Path(gguf).stem}-{hashlib.sha1(stamp.encode()).hexdigest()[:16]}"
+    key = hashlib.sha1(f"{stamp(folder / gguf)}|{transformers.__version__}".encode()).hexdigest()[:16]
+    target = Path(cache_dir) / "tokenizers" / f"{Path(gguf).stem}-{key}"
     if target.is_dir():
         return AutoTokenizer.from_pretrained(str(target))
     tok = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)

@@ -152,16 +152,16 @@ def word_reading(frame: pd.DataFrame, measure: str, group: str = "L1") -> WordRe
 def sample_units(reading: WordReading, n: int, seed: int = 0) -> WordReading:
     """A seeded random sample of ``n`` of the corpus units (kept in corpus order), for a first look at an expensive
     analysis; the units left out are one report entry per group. ``n`` >= the number of units keeps them all."""
-    if int(n) < 1:
+    n, seed, total = int(n), int(seed), len(reading.unit_ids)
+    if n < 1:
         raise DataError(f"data.sample={n}: give a number of units >= 1, or null to read them all.")
-    total = len(reading.unit_ids)
-    if int(n) >= total:
+    if n >= total:
         return reading
-    kept = np.sort(np.random.default_rng(int(seed)).choice(total, int(n), replace=False))
+    kept = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
     report = ExclusionReport(list(reading.report.entries))
     for g in reading.measures:
-        report.add(g, "sample", f"{total - int(n)} of {total} units", f"data.sample={n}, data.sample_seed={seed}: "
-                   f"a random {n} units are read, the other {total - int(n)} are not", action="not sampled")
+        report.add(g, "sample", f"{total - n} of {total} units", f"data.sample={n}, data.sample_seed={seed}: "
+                   f"a random {n} units are read, the other {total - n} are not", action="not sampled")
     units = reading.corpus.articles[0]
     corpus = Corpus((tuple(units[k] for k in kept),), names=tuple(reading.corpus.names[k] for k in kept))
     measures = {g: WordMeasures(g, m.subjects, [m.values[k] for k in kept], m.measure)
