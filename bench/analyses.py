@@ -22,8 +22,8 @@ from sklearn.linear_model import LinearRegression
 from attnhuman.analysis.divergence import run_divergence
 from attnhuman.analysis.trivial import model_reliance
 from attnhuman.attention.store import load_attention
-from attnhuman.humans.reading_brain import load_corpus
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.source import load_corpus
 
 
 def naive_divergence(a, b, corpus, layers: list[int]) -> np.ndarray:

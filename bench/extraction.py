@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from word_importance import geco_data
 
-from attnhuman.attention.align import token_words
-from attnhuman.attention.checkpoints import load_model
-from attnhuman.attention.extract import extract, peak_rss_mb
+from attnhuman.attention.extraction.align import token_words
+from attnhuman.attention.extraction.extract import extract, peak_rss_mb
+from attnhuman.attention.models.checkpoints import load_model
 from attnhuman.corpus import Corpus
-from attnhuman.humans.reading_brain import load_corpus
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.source import load_corpus
 
 
 def naive(model, tokenizer, corpus) -> list[np.ndarray]:

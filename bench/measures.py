@@ -39,11 +39,11 @@ class PeakRss(threading.Thread):
 
 def one(measure: str, data: str, batch_size: int, sentences: int) -> dict:
     """Extract ``measure`` in this process; its time and memory."""
-    from attnhuman.attention.checkpoints import load_model
-    from attnhuman.attention.extract import extract
+    from attnhuman.attention.extraction.extract import extract
+    from attnhuman.attention.models.checkpoints import load_model
     from attnhuman.corpus import Corpus
-    from attnhuman.humans.reading_brain import load_corpus
-    from attnhuman.humans.release import Release
+    from attnhuman.humans.reading_brain.release import Release
+    from attnhuman.humans.reading_brain.source import load_corpus
 
     corpus = load_corpus(Release(Path(data) / "reading_brain", download=False))
     if sentences:

@@ -18,8 +18,9 @@ from sklearn.linear_model import LinearRegression
 from attnhuman.analysis.regression import ceiling_r2, layer_r2
 from attnhuman.analysis.resemblance import group_resemblance
 from attnhuman.attention.store import load_attention
-from attnhuman.humans.reading_brain import load_cohorts, load_corpus
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.saccades import load_cohorts
+from attnhuman.humans.reading_brain.source import load_corpus
 
 
 def naive_r2(store, cohort, corpus, layers: list[int]) -> np.ndarray:

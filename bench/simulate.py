@@ -22,8 +22,9 @@ import numpy as np
 
 from attnhuman.analysis.calibration import calibration_table, cohort_summary
 from attnhuman.humans.cohort import Cohort, subject_id
-from attnhuman.humans.reading_brain import load_cohorts, load_corpus
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.saccades import load_cohorts
+from attnhuman.humans.reading_brain.source import load_corpus
 from attnhuman.humans.simulate import (
     DEFAULT_GROUPS,
     GroupParams,

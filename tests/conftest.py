@@ -10,8 +10,9 @@ import pytest
 
 from attnhuman.attention.store import load_attention
 from attnhuman.corpus import demo_corpus
-from attnhuman.humans.reading_brain import load_cohorts, load_corpus
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.saccades import load_cohorts
+from attnhuman.humans.reading_brain.source import load_corpus
 from helpers import DATA, LLAMA30, READING_BRAIN
 
 # caches (paths.cache: human data, extractions, weight hashes) of this test session only, never the user's

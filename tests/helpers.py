@@ -27,7 +27,7 @@ import attnhuman.app.config  # noqa: F401  (registers the analysis schema that c
 from attnhuman.app.factories import build
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import tril_cells
-from attnhuman.humans.layout import REGIONS
+from attnhuman.humans.reading_brain.layout import REGIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"

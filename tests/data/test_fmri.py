@@ -11,9 +11,9 @@ from attnhuman.app.tracking import RunLog
 from attnhuman.attention.store import AttentionStore
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.cohort import ExclusionReport
-from attnhuman.humans.fmri import load_fmri_cohort, load_fmri_cohorts
-from attnhuman.humans.layout import REGIONS
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.fmri import load_fmri_cohort, load_fmri_cohorts
+from attnhuman.humans.reading_brain.layout import REGIONS
+from attnhuman.humans.reading_brain.release import Release
 from helpers import READING_BRAIN, compose_job, lstsq_r2, read_pickle, write_pickle
 
 N_SUBJECTS = {"L1": 52, "L2": 55}

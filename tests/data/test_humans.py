@@ -6,8 +6,8 @@ import pytest
 
 from attnhuman.app.job import load_humans
 from attnhuman.errors import DataError
-from attnhuman.humans.reading_brain import load_cohort, load_cohorts
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.saccades import load_cohort, load_cohorts
 from helpers import READING_BRAIN, compose_job, read_pickle, reference_cohort, write_pickle
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from attnhuman.errors import DataError
 from attnhuman.files import sha256
-from attnhuman.humans.release import CHECKSUMS, Release
+from attnhuman.humans.reading_brain.release import CHECKSUMS, Release
 from helpers import READING_BRAIN
 
 

@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from attnhuman.attention.checkpoints import load_tokenizer
+from attnhuman.attention.models.checkpoints import load_tokenizer
 from helpers import CONF_DIR, main, runs
 
 REPO = "acme/tiny-gpt2"

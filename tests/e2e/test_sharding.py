@@ -9,9 +9,9 @@ import torch
 from mlflow.tracking import MlflowClient
 from omegaconf import OmegaConf
 
-from attnhuman.attention import sharding
-from attnhuman.attention.checkpoints import open_checkpoint
-from attnhuman.attention.extract import extract
+from attnhuman.attention.extraction import sharding
+from attnhuman.attention.extraction.extract import extract
+from attnhuman.attention.models.checkpoints import open_checkpoint
 from attnhuman.attention.store import load_packed
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError

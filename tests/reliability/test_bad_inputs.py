@@ -14,17 +14,18 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman.app.job import attention_source, human_data
 from attnhuman.app.tracking import prepare_store
-from attnhuman.attention.cache import ExtractionCache
-from attnhuman.attention.checkpoints import load_tokenizer, open_checkpoint
-from attnhuman.attention.extract import extract
-from attnhuman.attention.model_sources import ModelSource
-from attnhuman.attention.registry import ModelSpec
-from attnhuman.attention.sources import ReleasedSource
+from attnhuman.attention.extraction.cache import ExtractionCache
+from attnhuman.attention.extraction.extract import extract
+from attnhuman.attention.extraction.model_source import ModelSource
+from attnhuman.attention.models.checkpoints import load_tokenizer, open_checkpoint
+from attnhuman.attention.models.location import Folder
+from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.attention.source import ReleasedSource
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
-from attnhuman.humans.reading_brain import load_cohorts
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.saccades import load_cohorts
 from helpers import LLAMA30, READING_BRAIN, ROOT, compose_job, main, read_pickle, runs, write_pickle
 
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
@@ -148,7 +149,7 @@ def tiny_folder(tmp_path_factory, checkpoint_cache):
 
 
 def _source(folder, cache_dir, checkpoint_cache, **options):
-    spec = ModelSpec("llama", "tiny", "base", "llama", "pretrained", 1, 2, 4, 32, str(folder))
+    spec = ModelSpec("llama", "tiny", "base", "llama", "pretrained", 1, 2, 4, 32, Folder(str(folder)))
     return ModelSource(spec, progress=False, cache_dir=cache_dir, checkpoint_cache_dir=checkpoint_cache, **options)
 
 

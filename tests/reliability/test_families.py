@@ -5,12 +5,12 @@ import pytest
 
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.app.factories import released_path
-from attnhuman.attention.registry import ModelSpec
+from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.attention.store import load_attention, reference_rows
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.cohort import ExclusionReport
-from attnhuman.humans.reading_brain import load_cohort
-from attnhuman.humans.release import Release
+from attnhuman.humans.reading_brain.release import Release
+from attnhuman.humans.reading_brain.saccades import load_cohort
 from helpers import LLAMA30, READING_BRAIN, load_synthetic, read_pickle, write_pickle
 
 # -- attention files: each damage of a packed or native file, and its message --------------------------------------

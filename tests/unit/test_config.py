@@ -37,9 +37,9 @@ def test_default_tuning_and_checkpoint_override(monkeypatch):
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", "/ckpt")
     cfg = compose_job("model=vicuna", "size=13b", "prefix=translate")
     assert run_name(cfg) == "vicuna-13b-v1_1-translate"
-    assert resolve_model(cfg).checkpoint == "/ckpt/vicuna-13b-v1.1"
+    assert str(resolve_model(cfg).checkpoint) == "/ckpt/vicuna-13b-v1.1"
     monkeypatch.setenv("ATTNHUMAN_VICUNA_13B_V0", "/elsewhere/v0")
-    assert resolve_model(compose_job("model=vicuna", "size=13b", "tuning=v0")).checkpoint == "/elsewhere/v0"
+    assert str(resolve_model(compose_job("model=vicuna", "size=13b", "tuning=v0")).checkpoint) == "/elsewhere/v0"
     assert resolve_model(compose_job("model=llama", "size=65b")).stage == "pretrained"
 
 

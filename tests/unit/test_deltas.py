@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from attnhuman.attention.deltas import apply_delta
+from attnhuman.attention.models.deltas import apply_delta
 from attnhuman.errors import DataError
 
 RNG = np.random.default_rng(7)

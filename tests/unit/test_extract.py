@@ -8,10 +8,10 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from attnhuman.attention.align import token_words
-from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
-from attnhuman.attention.checkpoints import _gguf_tokenizer, _package_gguf, load_model, load_tokenizer
-from attnhuman.attention.extract import extract
+from attnhuman.attention.extraction.align import token_words
+from attnhuman.attention.extraction.cache import ChunkStore, ExtractionCache, cache_key
+from attnhuman.attention.extraction.extract import extract
+from attnhuman.attention.models.checkpoints import _gguf_tokenizer, _package_gguf, load_model, load_tokenizer
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from attnhuman.attention.measures import value_zeroing as value_zeroing_module
-from attnhuman.attention.measures.norm import norm
-from attnhuman.attention.measures.rollout import rollout
-from attnhuman.attention.measures.value_zeroing import value_zeroing
+from attnhuman.attention.extraction.measures import value_zeroing as value_zeroing_module
+from attnhuman.attention.extraction.measures.norm import norm
+from attnhuman.attention.extraction.measures.rollout import rollout
+from attnhuman.attention.extraction.measures.value_zeroing import value_zeroing
 from attnhuman.errors import DataError
 from helpers import padded_batch
 

@@ -3,8 +3,8 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from attnhuman.attention.measures import saliency as saliency_module
-from attnhuman.attention.measures.saliency import saliency
+from attnhuman.attention.extraction.measures import saliency as saliency_module
+from attnhuman.attention.extraction.measures.saliency import saliency
 from helpers import padded_batch
 
 SMALL = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,

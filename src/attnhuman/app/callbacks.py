@@ -7,7 +7,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from attnhuman.app.tracking import prepare_store, tracking_uri
-from attnhuman.attention import ranks
+from attnhuman.attention.extraction import ranks
 from attnhuman.errors import DataError
 
 log = logging.getLogger(__name__)

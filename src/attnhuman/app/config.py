@@ -21,8 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.app.factories import released_path
-from attnhuman.attention import hub
-from attnhuman.attention.registry import ModelSpec
+from attnhuman.attention.models import hub
+from attnhuman.attention.models.location import Folder, parse
+from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
 
@@ -94,8 +95,9 @@ def resolve_model(cfg: DictConfig) -> ModelSpec:
     where = plain["tunings"][tuning]
     return ModelSpec(model=model.name, size=size, tuning=tuning, family=model.family, stage=model.stage,
                      parameters=int(entry.parameters), layers=int(entry.layers), heads=int(entry.heads),
-                     hidden=int(entry.hidden), checkpoint=where["checkpoint"], architecture=plain.get("architecture"),
-                     tokenizer=plain.get("tokenizer"), hub=where.get("hub"), delta=where.get("delta"),
+                     hidden=int(entry.hidden), checkpoint=parse(where["checkpoint"]) if where["checkpoint"] else None,
+                     architecture=plain.get("architecture"),
+                     tokenizer=parse(plain["tokenizer"]) if plain.get("tokenizer") else None, hub=where.get("hub"), delta=where.get("delta"),
                      trust_remote_code=bool(where.get("trust_remote_code", False)))
 
 
@@ -108,7 +110,7 @@ def _hub_model(model: DictConfig) -> ModelSpec:
     return ModelSpec(model=model.name, size=name, tuning=str(model.revision or "main"),
                      family=str(model.family or found["model_type"]), stage=str(model.stage),
                      parameters=found["parameters"], layers=found["layers"], heads=found["heads"],
-                     hidden=found["hidden"], checkpoint=str(folder))
+                     hidden=found["hidden"], checkpoint=Folder(str(folder)))
 
 
 def run_name(cfg: DictConfig) -> str:

@@ -14,14 +14,14 @@ from pathlib import Path
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 
-from attnhuman.attention.registry import ModelSpec
-from attnhuman.attention.sources import ReleasedSource
+from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.attention.source import ReleasedSource
 from attnhuman.attention.store import load_attention, reference_rows
 from attnhuman.corpus import DEMO_CORPUS, Corpus, demo_corpus
 from attnhuman.errors import ConfigError, DataError
-from attnhuman.humans.reading import ReadingTables, table_paths
-from attnhuman.humans.reading_brain import ReadingBrain, load_corpus
-from attnhuman.humans.release import TEXT_FILE, Release
+from attnhuman.humans.reading_brain.release import TEXT_FILE, Release
+from attnhuman.humans.reading_brain.source import ReadingBrain, load_corpus
+from attnhuman.humans.reading_tables import ReadingTables, table_paths
 from attnhuman.humans.simulate import DEFAULT_GROUPS, GroupParams, Simulation
 
 log = logging.getLogger(__name__)

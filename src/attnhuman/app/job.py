@@ -34,8 +34,8 @@ from attnhuman.app.config import (
 )
 from attnhuman.app.factories import build
 from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_tags, tracking_uri
-from attnhuman.attention import measures, ranks
-from attnhuman.attention.registry import ModelSpec
+from attnhuman.attention.extraction import measures, ranks
+from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.corpus import Corpus
 from attnhuman.humans.cache import HumansCache
 from attnhuman.humans.cache import cache_key as humans_cache_key
@@ -189,7 +189,7 @@ def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog, finge
 
     output = source.load(corpus)
     store = output.store
-    spec.check(store, output.tags.get("attention_input", cfg.source.name), cfg.measure.name)
+    measures.check_shape(store, spec, output.tags.get("attention_input", cfg.source.name), cfg.measure.name)
     sink.tags(output.tags)
     sink.metrics(output.metrics)
     analysis_start = time.perf_counter()

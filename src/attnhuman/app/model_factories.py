@@ -7,8 +7,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from attnhuman.attention.model_sources import DeepSpeedSource, ModelSource
-from attnhuman.attention.registry import ModelSpec
+from attnhuman.attention.extraction.model_source import DeepSpeedSource, ModelSource
+from attnhuman.attention.models.registry import ModelSpec
 
 
 def model_source(*, spec: ModelSpec, prefix: dict, paths: dict, dtype: str, batch_size: int, chunk_size: int, device_map,

@@ -21,7 +21,7 @@ from attnhuman.app.config import (
 )
 from attnhuman.app.job import attention_source, human_data
 from attnhuman.app.tracking import prepare_store, sweep_id, sweep_parent, tracking_uri
-from attnhuman.attention import ranks
+from attnhuman.attention.extraction import ranks
 from attnhuman.errors import ConfigError, DataError
 
 

@@ -6,7 +6,7 @@ import pandas as pd
 
 from attnhuman.analysis import stats
 from attnhuman.analysis.divergence import head_mean, quarters, run_divergence, sentence_divergence
-from attnhuman.attention.measures import MEASURES
+from attnhuman.attention.extraction.measures import MEASURES
 from attnhuman.comparison import paper
 from attnhuman.comparison.runs import Pair, Run
 from attnhuman.errors import DataError

@@ -35,13 +35,13 @@ group name) and vectorized over all subject x sentence readings at once.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from attnhuman import identity
 from attnhuman.corpus import Corpus, tril_cells
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort, ExclusionReport, subject_id
@@ -349,10 +349,9 @@ class Simulation:
 
     def fingerprint(self) -> str:
         """What the readers read and copy: the corpus text and the planted reference (the parameters are settings)."""
-        digest = hashlib.sha256("\n\n".join("\n".join(a) for a in self.corpus_text.articles).encode())
-        if self.reference is not None:
-            digest.update(np.ascontiguousarray(self.reference, dtype=np.float64).tobytes())
-        return "synthetic:" + digest.hexdigest()
+        text = "\n\n".join("\n".join(a) for a in self.corpus_text.articles).encode()
+        reference = b"" if self.reference is None else np.ascontiguousarray(self.reference, dtype=np.float64).tobytes()
+        return "synthetic:" + identity.of_bytes(text + reference)
 
     def provenance(self) -> dict[str, str]:
         """Tags of the run: the corpus files that differ from their release (``data_modified``)."""

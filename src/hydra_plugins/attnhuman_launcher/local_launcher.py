@@ -15,7 +15,7 @@ from hydra_plugins.hydra_joblib_launcher.config import JobLibLauncherConf
 from hydra_plugins.hydra_joblib_launcher.joblib_launcher import JoblibLauncher
 
 from attnhuman.app.gpu_slots import InSlot
-from attnhuman.attention.placement import visible_gpus
+from attnhuman.attention.models.placement import visible_gpus
 
 log = logging.getLogger(__name__)
 

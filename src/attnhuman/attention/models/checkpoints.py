@@ -1,17 +1,13 @@
 """Loading causal language models through transformers, with eager attention.
 
-A checkpoint location (registry key ``tunings.<t>.checkpoint``) is one of
-- a local Hugging Face folder (``config.json``, tokenizer files, weights);
-- ``package:<module>``: a GGUF file shipped inside an installed Python package;
-- ``random``: a small randomly initialised model built from the registry's ``architecture``
-  (seeded), with the tokenizer of ``tokenizer`` (another checkpoint location).
+A checkpoint location (:mod:`attnhuman.attention.models.location`) is a local Hugging Face folder, a GGUF file
+shipped inside an installed Python package, or a seeded random model of the registry's ``architecture``.
 
 ``cache_dir`` holds what is worth keeping between runs: weight-file hashes (by path, size and mtime),
 GGUF files that a package ships in parts, and the tokenizers converted from GGUF files (20 s for Gemma-3's).
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import importlib.util
 import json
@@ -26,9 +22,9 @@ import transformers
 from safetensors import SafetensorError
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-from attnhuman.attention.locations import folder_problem
+from attnhuman import identity
+from attnhuman.attention.models.location import Folder, Location, Package, Random, folder_problem, parse
 from attnhuman.errors import DataError
-from attnhuman.files import fingerprint, stamp, tree_fingerprint
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -58,11 +54,11 @@ def _package_gguf(module: str, cache_dir: Path | None) -> tuple[Path, str]:
     raise DataError(f"package '{module}' holds no .gguf file in {folder}.")
 
 
-def _folder(checkpoint: str, label: str) -> Path:
-    problem = folder_problem(checkpoint, label)
+def _folder(checkpoint: Folder, label: str) -> Path:
+    problem = folder_problem(checkpoint.path, label)
     if problem:
         raise DataError(problem)
-    return Path(checkpoint).expanduser()
+    return checkpoint.folder
 
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer_config.json")
@@ -73,7 +69,7 @@ def _gguf_tokenizer(folder: Path, gguf: str, cache_dir: Path | None):
     kept in ``cache_dir/tokenizers``; without ``cache_dir``, converted every time."""
     if cache_dir is None:
         return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)
-    key = hashlib.sha1(f"{stamp(folder / gguf)}|{transformers.__version__}".encode()).hexdigest()[:16]
+    key = identity.of_value([identity.stamp(folder / gguf), transformers.__version__])[:16]
     target = Path(cache_dir) / "tokenizers" / f"{Path(gguf).stem}-{key}"
     if target.is_dir():
         return AutoTokenizer.from_pretrained(str(target))
@@ -100,17 +96,21 @@ def _tokenizer(folder: Path, gguf: str | None = None, trust_remote_code: bool = 
                         "Copy the tokenizer files of this model's release into the folder.") from e
 
 
-def load_tokenizer(checkpoint: str, trust_remote_code: bool = False, cache_dir: Path | None = None):
-    if checkpoint.startswith("package:"):
-        return _tokenizer(*_package_gguf(checkpoint.split(":", 1)[1], cache_dir), cache_dir=cache_dir)
-    return _tokenizer(Path(checkpoint).expanduser(), trust_remote_code=trust_remote_code)
+def load_tokenizer(checkpoint: Location | str, trust_remote_code: bool = False, cache_dir: Path | None = None):
+    """The tokenizer at a package's GGUF file or in a folder (``checkpoint``: a location, or its registry string)."""
+    checkpoint = parse(checkpoint)
+    if isinstance(checkpoint, Package):
+        return _tokenizer(*_package_gguf(checkpoint.module, cache_dir), cache_dir=cache_dir)
+    if isinstance(checkpoint, Random):
+        raise DataError("a random checkpoint has no tokenizer of its own: name one in the registry entry.")
+    return _tokenizer(checkpoint.folder, trust_remote_code=trust_remote_code)
 
 
 @dataclass
 class Checkpoint:
     """A checkpoint whose tokenizer and identity are known before its weights are read."""
 
-    location: str
+    location: Location
     label: str
     tokenizer: object
     identity: str        # what the weights are: content hash of the files, or random seed + architecture
@@ -126,14 +126,14 @@ class Checkpoint:
         kwargs = dict(attn_implementation="eager", dtype=DTYPES[dtype], trust_remote_code=self.trust_remote_code)
         if device_map:
             kwargs["device_map"] = device_map
-        if self.location == "random":
+        if isinstance(self.location, Random):
             tok = self.tokenizer
             config = AutoConfig.for_model(**{**self.architecture, "vocab_size": len(tok),
                                               "bos_token_id": tok.bos_token_id, "eos_token_id": tok.eos_token_id})
             torch.manual_seed(self.seed)
             model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=DTYPES[dtype])
-        elif self.location.startswith("package:"):
-            folder, gguf = _package_gguf(self.location.split(":", 1)[1], self.cache_dir)
+        elif isinstance(self.location, Package):
+            folder, gguf = _package_gguf(self.location.module, self.cache_dir)
             model = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=gguf, **kwargs)
         else:
             folder = _folder(self.location, self.label)
@@ -146,28 +146,29 @@ class Checkpoint:
         return model.eval()
 
 
-def open_checkpoint(location: str, label: str, *, trust_remote_code: bool = False,
-                    architecture: dict | None = None, tokenizer: str | None = None, seed: int = 0,
+def open_checkpoint(location: Location | str, label: str, *, trust_remote_code: bool = False,
+                    architecture: dict | None = None, tokenizer: Location | str | None = None, seed: int = 0,
                     cache_dir: Path | None = None) -> Checkpoint:
-    """Tokenizer and weights identity of a checkpoint location (module docstring); weights are not read."""
-    if location == "random":
+    """Tokenizer and weights identity of a checkpoint location (or its registry string); weights are not read."""
+    location = parse(location)
+    if isinstance(location, Random):
         if not architecture or not tokenizer:
             raise DataError(f"{label}: checkpoint 'random' needs 'architecture' and 'tokenizer' in its registry entry.")
         tok = load_tokenizer(tokenizer, cache_dir=cache_dir)
-        identity = f"random:{seed}:{json.dumps(architecture, sort_keys=True)}:{tokenizer}"
-    elif location.startswith("package:"):
-        folder, gguf = _package_gguf(location.split(":", 1)[1], cache_dir)
+        weights = f"random:{seed}:{json.dumps(architecture, sort_keys=True)}:{tokenizer}"
+    elif isinstance(location, Package):
+        folder, gguf = _package_gguf(location.module, cache_dir)
         tok = _tokenizer(folder, gguf, cache_dir=cache_dir)
-        identity = f"gguf:{gguf}:{fingerprint(folder / gguf, cache_dir)}"
+        weights = f"gguf:{gguf}:{identity.of_file_memo(folder / gguf, cache_dir)}"
     else:
         folder = _folder(location, label)
         tok = _tokenizer(folder, trust_remote_code=trust_remote_code)
         files = [p for p in folder.iterdir() if p.suffix in (".safetensors", ".bin", ".json")]
-        identity = "folder:" + tree_fingerprint(files, cache_dir)
-    return Checkpoint(location, label, tok, identity, trust_remote_code, architecture, seed, cache_dir)
+        weights = "folder:" + identity.of_files(files, cache_dir)
+    return Checkpoint(location, label, tok, weights, trust_remote_code, architecture, seed, cache_dir)
 
 
-def load_model(location: str, label: str, *, dtype: str = "float32", device_map: str | None = None,
+def load_model(location: Location | str, label: str, *, dtype: str = "float32", device_map: str | None = None,
                **checkpoint) -> LoadedModel:
     """Model, tokenizer and identity in one step (``checkpoint``: keyword arguments of open_checkpoint)."""
     opened = open_checkpoint(location, label, **checkpoint)

@@ -14,7 +14,7 @@ import os
 import numpy as np
 import torch
 
-from attnhuman.attention.ranks import is_main, world_size
+from attnhuman.attention.extraction.ranks import is_main, world_size
 from attnhuman.errors import DataError
 
 log = logging.getLogger(__name__)

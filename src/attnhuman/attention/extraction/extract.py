@@ -6,7 +6,7 @@ prefix, the model reads ``prefix + " " + sentence``; the sentence's token rows a
 kept and each row is renormalized to sum 1. Without a prefix, BOS is dropped and rows are NOT
 renormalized. Tokens are merged into words (columns summed, rows averaged).
 
-With ``chunks`` (:class:`attnhuman.attention.cache.ChunkStore`), every ``chunk_size`` finished sentences
+With ``chunks`` (:class:`attnhuman.attention.extraction.cache.ChunkStore`), every ``chunk_size`` finished sentences
 are saved as they complete, and sentences of chunks saved by an earlier, interrupted run (a preempted
 or requeued job) are not computed again.
 """
@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from attnhuman.attention.align import AlignmentStats, merge_matrix, token_words
-from attnhuman.attention.measures.dispatch import token_scores
+from attnhuman.attention.extraction.align import AlignmentStats, merge_matrix, token_words
+from attnhuman.attention.extraction.measures.dispatch import token_scores
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from attnhuman.attention.measures.families import attentions, work_dtype
+from attnhuman.attention.extraction.measures.families import attentions, work_dtype
 
 
 def rollout(model, inputs: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -14,8 +14,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from attnhuman import identity
 from attnhuman.errors import ConfigError, DataError
-from attnhuman.files import sha256
 
 # The public release, pinned to commits: pickles from scaling_finetuning, the text from ffn_composition_analysis,
 # and the SHA-256 of every file.
@@ -102,7 +102,7 @@ class Release:
     def digest(self, name: str) -> str:
         """SHA-256 of the local file ``name``, computed once per Release."""
         if name not in self._digests:
-            self._digests[name] = sha256(self.root / name)
+            self._digests[name] = identity.of_file(self.root / name)
         return self._digests[name]
 
     def _check(self, name: str, path: Path) -> None:
@@ -125,7 +125,7 @@ class Release:
         with urllib.request.urlopen(self.url(name), timeout=self.timeout_s) as response, open(partial, "wb") as f:
             while block := response.read(1 << 20):
                 f.write(block)
-        got = sha256(partial)
+        got = identity.of_file(partial)
         if got != CHECKSUMS[name]:
             partial.unlink()
             raise DataError(f"Download of '{name}' from {self.url(name)} has SHA-256 {got}, expected "

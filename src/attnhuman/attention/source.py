@@ -2,18 +2,18 @@
 ``source.fingerprint()`` and ``source.agree(decision)`` (one decision shared by every process of a job).
 
 - :class:`ReleasedSource` (here, torch-free): a released attention file (packed ``.npz`` or native folder);
-- :class:`~attnhuman.attention.model_sources.ModelSource`: a causal LM run with transformers;
-- :class:`~attnhuman.attention.model_sources.DeepSpeedSource`: the same, tensor-parallel with DeepSpeed AutoTP.
+- :class:`~attnhuman.attention.extraction.model_source.ModelSource`: a causal LM run with transformers;
+- :class:`~attnhuman.attention.extraction.model_source.DeepSpeedSource`: the same, tensor-parallel with DeepSpeed AutoTP.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from attnhuman import identity
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
-from attnhuman.files import tree_fingerprint
 
 
 @dataclass
@@ -44,7 +44,7 @@ class ReleasedSource:
     def fingerprint(self) -> str:
         """What the attention is: the contents of the file (or of a native folder's layer files)."""
         path = Path(self.path)
-        return "released:" + tree_fingerprint(sorted(path.glob("*.npy")) if path.is_dir() else [path], self.cache_dir)
+        return "released:" + identity.of_files(sorted(path.glob("*.npy")) if path.is_dir() else [path], self.cache_dir)
 
     def load(self, corpus: Corpus) -> SourceOutput:
         return SourceOutput(load_attention(self.path, corpus), {"attention_input": str(Path(self.path).resolve())})

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from attnhuman.attention.measures import check
-from attnhuman.attention.measures.norm import norm
-from attnhuman.attention.measures.rollout import rollout
-from attnhuman.attention.measures.saliency import saliency
-from attnhuman.attention.measures.value_zeroing import value_zeroing
+from attnhuman.attention.extraction.measures import check
+from attnhuman.attention.extraction.measures.norm import norm
+from attnhuman.attention.extraction.measures.rollout import rollout
+from attnhuman.attention.extraction.measures.saliency import saliency
+from attnhuman.attention.extraction.measures.value_zeroing import value_zeroing
 
 
 def weights(model, inputs: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
+from attnhuman import identity
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
-from attnhuman.files import tree_fingerprint
 from attnhuman.humans.cohort import Cohort, Exclusion, ExclusionReport
 from attnhuman.humans.fixations import saccade_cohort, saccade_counts
 from attnhuman.humans.word_table import WordMeasures, WordReading, read_tables, sample_units, word_reading
@@ -59,7 +59,7 @@ class ReadingTables:
     def fingerprint(self) -> str:
         """What the data is: the tables' names and contents, and the unit sample."""
         sample = f";sample={self.sample},seed={self.sample_seed}" if self.sample is not None else ""
-        return "tables:" + tree_fingerprint([*self.tables, *([self.fixations] if self.fixations else [])]) + sample
+        return "tables:" + identity.of_files([*self.tables, *([self.fixations] if self.fixations else [])]) + sample
 
     def provenance(self) -> dict[str, str]:
         sample = {"data_sample": f"{self.sample} units, seed {self.sample_seed}"} if self.sample is not None else {}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from attnhuman.attention.measures.families import attentions, family, hidden_input, work_dtype
+from attnhuman.attention.extraction.measures.families import attentions, family, hidden_input, work_dtype
 
 
 def norm(model, inputs: dict[str, torch.Tensor]) -> tuple[list[torch.Tensor], torch.Tensor]:

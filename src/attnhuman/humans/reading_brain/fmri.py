@@ -29,7 +29,7 @@ import numpy as np
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort, ExclusionReport, subject_id
-from attnhuman.humans.layout import (
+from attnhuman.humans.reading_brain.layout import (
     GROUP_FILE_SUFFIX,
     REGIONS,
     check_exclusions,
@@ -39,7 +39,7 @@ from attnhuman.humans.layout import (
     square_matrix,
     subject_mismatch,
 )
-from attnhuman.humans.release import Release, load_pickle
+from attnhuman.humans.reading_brain.release import Release, load_pickle
 
 
 def load_fmri_cohort(release: Release, corpus: Corpus, group: str, region: str, *, exclude=(),

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from transformers.cache_utils import Cache
 
-from attnhuman.attention.measures.families import family, hidden_input, work_dtype
+from attnhuman.attention.extraction.measures.families import family, hidden_input, work_dtype
 
 _BUDGET = 2 ** 25       # elements of (variants x T x hidden) per block call
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from attnhuman.attention.align import AlignmentStats
-from attnhuman.attention.extract import Chunk, Extraction
+from attnhuman.attention.extraction.align import AlignmentStats
+from attnhuman.attention.extraction.extract import Chunk, Extraction
 from attnhuman.attention.store import AttentionStore, validate
 from attnhuman.corpus import Corpus
 

@@ -1,5 +1,5 @@
 """Attention sources that run a model: transformers (:class:`ModelSource`) and DeepSpeed AutoTP
-(:class:`DeepSpeedSource`), through the extraction cache (interface: :mod:`attnhuman.attention.sources`)."""
+(:class:`DeepSpeedSource`), through the extraction cache (interface: :mod:`attnhuman.attention.source`)."""
 from __future__ import annotations
 
 import logging
@@ -8,14 +8,16 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from attnhuman.attention import measures, routes, sharding
-from attnhuman.attention.cache import ChunkStore, ExtractionCache, cache_key
-from attnhuman.attention.checkpoints import DTYPES, Checkpoint, open_checkpoint
-from attnhuman.attention.extract import extract, peak_rss_mb
-from attnhuman.attention.measures import PROBABILITIES
-from attnhuman.attention.placement import Placement, gpu_memory_gb, place, ram_gb
-from attnhuman.attention.registry import ModelSpec
-from attnhuman.attention.sources import SourceOutput
+from attnhuman.attention.extraction import measures, sharding
+from attnhuman.attention.extraction.cache import ChunkStore, ExtractionCache, cache_key
+from attnhuman.attention.extraction.extract import extract, peak_rss_mb
+from attnhuman.attention.extraction.measures import PROBABILITIES
+from attnhuman.attention.models import routes
+from attnhuman.attention.models.checkpoints import DTYPES, Checkpoint, open_checkpoint
+from attnhuman.attention.models.location import Folder
+from attnhuman.attention.models.placement import Placement, gpu_memory_gb, place, ram_gb
+from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.attention.source import SourceOutput
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
 
@@ -59,7 +61,7 @@ class ModelSource:
         spec = self.spec
         problem = routes.problem(spec, self.checkpoint_cache_dir)
         location = routes.resolve(spec, self.checkpoint_cache_dir) if not problem else None
-        problem = problem or routes.facts_problem(spec, Path(location).expanduser())
+        problem = problem or routes.facts_problem(spec, location.folder if isinstance(location, Folder) else None)
         if problem:
             raise DataError(problem)
         return open_checkpoint(location, spec.label, trust_remote_code=self.remote_code, seed=self.seed,

@@ -7,17 +7,12 @@ the proxy when present. Every subject, sentence or region left out lands in the 
 """
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
-from pathlib import Path
-
 import numpy as np
 
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort, ExclusionReport, subject_id
-from attnhuman.humans.fmri import load_fmri_cohorts
-from attnhuman.humans.layout import (
+from attnhuman.humans.reading_brain.layout import (
     GROUP_FILE_SUFFIX,
     REGIONS,
     check_counts,
@@ -29,7 +24,7 @@ from attnhuman.humans.layout import (
     square_matrix,
     subject_mismatch,
 )
-from attnhuman.humans.release import CHECKSUMS, TEXT_FILE, Release, load_pickle
+from attnhuman.humans.reading_brain.release import Release, load_pickle
 
 
 def subject_sources(release: Release, group: str, mode: str) -> tuple[str, dict[str, list]]:
@@ -158,56 +153,3 @@ def load_cohorts(release: Release, corpus: Corpus, groups=("L1", "L2"), *, subje
     cohorts = {g: load_cohort(release, corpus, g, subjects=subjects, exclude=list(exclude.get(g, [])),
                               report=report) for g in groups}
     return cohorts, report
-
-
-def load_corpus(release: Release) -> Corpus:
-    return Corpus.from_text(Path(release.path(TEXT_FILE)))
-
-
-@dataclass(frozen=True)
-class ReadingBrain:
-    """The Reading Brain release as a source of human data: the corpus, saccade cohorts and fMRI cohorts.
-
-    ``subjects``: ``auto`` (true per-subject counts if present, else the proxy), ``counts`` or ``proxy``;
-    ``exclude``: ``{group: [subject ids]}`` left out on purpose.
-    """
-
-    release: Release
-    subjects: str = "auto"
-    exclude: dict = field(default_factory=dict)
-
-    has_fmri = True
-
-    def problems(self, groups) -> list[str]:
-        """The files the groups' cohorts need that are missing and will not be downloaded (data.download=false)."""
-        needed = [TEXT_FILE, *(f"mean_saccade_num_{GROUP_FILE_SUFFIX[g]}.pkl" for g in groups if g in GROUP_FILE_SUFFIX)]
-        missing = [name for name in needed if not self.release.has(name)]
-        if missing and not self.release.download:
-            return [f"Reading Brain file(s) {missing} missing from {self.release.root}: point data.root (or "
-                    "$READING_BRAIN_DIR) at a folder with the release layout, or set data.download=true."]
-        return []
-
-    def fingerprint(self) -> str:
-        """What the data is: the contents of the release files (and count files) in the folder."""
-        names = [*CHECKSUMS, *(f"saccade_num_{s}.pkl" for s in GROUP_FILE_SUFFIX.values())]
-        digests = [(n, self.release.digest(n)) for n in names if self.release.has(n)]
-        return "reading_brain:" + hashlib.sha256(repr(digests).encode()).hexdigest()
-
-    def provenance(self) -> dict[str, str]:
-        """Tags of the run: the release files read so far that differ from the release (``data_modified``)."""
-        return {"data_modified": ", ".join(self.release.modified) or "none"}
-
-    def corpus(self) -> Corpus:
-        return load_corpus(self.release)
-
-    def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:
-        return load_cohorts(self.release, corpus, tuple(groups), subjects=self.subjects, exclude=self.exclude)
-
-    def word_measures(self, corpus: Corpus, groups) -> dict:
-        """None: the release has no word-level reading times."""
-        return {}
-
-    def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict[str, dict[str, Cohort]]:
-        """``{group: {region: Cohort}}``, the fMRI exclusions added to ``report``."""
-        from_groups = {g: list(self.exclude.get(g, [])) for g in groups}
-        return {g: load_fmri_cohorts(self.release, corpus, g, exclude=from_groups[g], report=report) for g in groups}

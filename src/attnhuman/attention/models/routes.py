@@ -3,23 +3,23 @@
 1. its local folder (the entry's environment variable or ``paths.checkpoints``), or ``random`` / ``package:``;
 2. its Hugging Face Hub id at the pinned revision (``hub: owner/name@commit``), through the Hugging Face cache;
 3. for a release published only as a weight delta (Vicuna, Alpaca), that delta applied once to its base model
-   (the base's local folder, else its Hub id) and kept in ``cache_dir/deltas`` (:mod:`attnhuman.attention.deltas`).
+   (the base's local folder, else its Hub id) and kept in ``cache_dir/deltas`` (:mod:`attnhuman.attention.models.deltas`).
 
 :func:`problem` and :func:`local` never download.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from pathlib import Path
 
 from filelock import FileLock
 
-from attnhuman.attention import hub
-from attnhuman.attention.deltas import apply_delta
-from attnhuman.attention.locations import folder_problem, location_problem
-from attnhuman.attention.registry import ModelSpec
+from attnhuman import identity
+from attnhuman.attention.models import hub
+from attnhuman.attention.models.deltas import apply_delta
+from attnhuman.attention.models.location import Folder, Location, folder_problem, location_problem
+from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.errors import DataError
 
 MANIFEST = "attnhuman-delta.json"       # written last into an applied delta's folder
@@ -27,9 +27,8 @@ MANIFEST = "attnhuman-delta.json"       # written last into an applied delta's f
 
 def route(spec: ModelSpec) -> str:
     """``folder`` (a local folder, ``random`` or ``package:``), ``hub`` or ``delta``."""
-    location = str(spec.checkpoint)
-    if not spec.hub or location == "random" or location.startswith("package:") or \
-            folder_problem(location, spec.label) is None:
+    location = spec.checkpoint
+    if not spec.hub or not isinstance(location, Folder) or folder_problem(location.path, spec.label) is None:
         return "folder"
     return "delta" if spec.delta else "hub"
 
@@ -39,7 +38,7 @@ def _applied(spec: ModelSpec, cache_dir: Path | None) -> Path:
     if cache_dir is None:
         raise DataError(f"{spec.label} is published as a weight delta: give a cache folder to apply it in (paths.cache).")
     base = spec.delta["base"] if folder_problem(spec.delta["base"], "") is None else spec.delta["base_hub"]
-    key = hashlib.sha256(repr((spec.hub, str(base), spec.delta.get("new_rows"))).encode()).hexdigest()[:12]
+    key = identity.of_value([spec.hub, str(base), spec.delta.get("new_rows")])[:12]
     return Path(cache_dir) / "deltas" / f"{spec.label}-{key}"
 
 
@@ -72,28 +71,23 @@ def local(spec: ModelSpec, cache_dir: Path | None = None) -> Path | None:
     """The folder of the entry's weights when it is here already (no download, no delta applied), else None."""
     kind = route(spec)
     if kind == "folder":
-        path = Path(str(spec.checkpoint)).expanduser()
-        return path if (path / "config.json").is_file() else None
+        path = spec.checkpoint.folder if isinstance(spec.checkpoint, Folder) else None
+        return path if path is not None and (path / "config.json").is_file() else None
     if kind == "hub":
         return hub.cached(*hub.split(spec.hub))
     applied = _applied(spec, cache_dir)
     return applied if (applied / MANIFEST).is_file() else None
 
 
-def resolve(spec: ModelSpec, cache_dir: Path | None = None) -> str:
+def resolve(spec: ModelSpec, cache_dir: Path | None = None) -> Location:
     """The checkpoint location to open: the entry's own, its Hub snapshot (downloaded unless offline), or its delta
     applied to its base (once; later calls reuse it)."""
     kind = route(spec)
     if kind == "folder":
-        return str(spec.checkpoint)
+        return spec.checkpoint
     if kind == "hub":
-        return str(hub.locate(*hub.split(spec.hub)))
-    return str(_apply(spec, cache_dir))
-
-
-def _stamp(folder: Path) -> list:
-    """Names, sizes and modification times of a folder's files: an applied delta is redone when these change."""
-    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(folder.iterdir()) if p.is_file()]
+        return Folder(str(hub.locate(*hub.split(spec.hub))))
+    return Folder(str(_apply(spec, cache_dir)))
 
 
 def _apply(spec: ModelSpec, cache_dir: Path | None) -> Path:
@@ -101,7 +95,7 @@ def _apply(spec: ModelSpec, cache_dir: Path | None) -> Path:
     out, base = _applied(spec, cache_dir), spec.delta["base"]
     base_folder = Path(base) if folder_problem(base, "") is None else hub.locate(*hub.split(spec.delta["base_hub"]))
     delta_folder = hub.locate(*hub.split(spec.hub))
-    inputs = {"base": [str(base_folder), _stamp(base_folder)], "delta": [spec.hub, _stamp(delta_folder)]}
+    inputs = {"base": [str(base_folder), identity.of_stamps(base_folder)], "delta": [spec.hub, identity.of_stamps(delta_folder)]}
     out.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{out}.lock"):
         manifest = out / MANIFEST
