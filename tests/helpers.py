@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 from sklearn.linear_model import LinearRegression
 from sklearn.model_selection import GroupKFold
 
-import attnhuman.app.config  # noqa: F401  (registers the analysis schema that conf/analysis composes)
+import attnhuman.app.spec  # noqa: F401  (registers the analysis schema that conf/analysis composes)
 from attnhuman.app.factories import build
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import tril_cells
@@ -118,7 +118,7 @@ def synthetic_data(**overrides):
     """``data=synthetic`` with ``overrides`` of ``data.*`` keys (added if new), as the job builds it; no cache."""
     cfg = compose_job("data=synthetic", f"paths.cache={ROOT / '.no-cache'}",
                       *(f"++data.{key}={value}" for key, value in overrides.items()))
-    return build(cfg.data)
+    return build(cfg.data, "data")
 
 
 def load_synthetic(groups=("L1", "L2"), **overrides):

@@ -5,7 +5,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from attnhuman.analysis.fmri import fmri_resemblance, fmri_summary, legacy_pearson
-from attnhuman.app.config import fmri_score
+from attnhuman.app.spec import fmri_score, humans_spec
 from attnhuman.app.job import _log_fmri, load_humans
 from attnhuman.app.tracking import RunLog
 from attnhuman.attention.store import AttentionStore
@@ -206,10 +206,10 @@ def test_config_switch_and_synthetic_data():
     with pytest.raises(ConfigError, match=r"analysis.fmri='pearson': choose true"):
         fmri_score(_compose("analysis.fmri=pearson"))
     cfg = _compose("analysis.groups=[L2]", "data.exclude_subjects.L2=[L2_S05]")
-    humans = load_humans(cfg)
+    humans = load_humans(humans_spec(cfg))
     report, cohorts = humans.report, humans.fmri
     assert list(cohorts) == ["L2"] and list(cohorts["L2"]) == list(REGIONS)
     assert "L2_S05 anterior" in {e.item for e in report.select("L2", "fmri_subject")}
     assert "L2_S05" not in cohorts["L2"]["anterior"].subjects
-    assert load_humans(_compose("data=synthetic", "analysis.groups=[L2]")).fmri == {}
-    assert load_humans(_compose("analysis.fmri=false", "analysis.groups=[L2]")).fmri == {}
+    assert load_humans(humans_spec(_compose("data=synthetic", "analysis.groups=[L2]"))).fmri == {}
+    assert load_humans(humans_spec(_compose("analysis.fmri=false", "analysis.groups=[L2]"))).fmri == {}

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from attnhuman.app.job import load_humans
+from attnhuman.app.spec import humans_spec
 from attnhuman.errors import DataError
 from attnhuman.humans.reading_brain.release import Release
 from attnhuman.humans.reading_brain.saccades import load_cohort, load_cohorts
@@ -126,9 +127,9 @@ def test_parsed_humans_are_cached_by_contents_and_settings(tmp_path, release_cop
     """A second job reads the parsed cohorts from the cache, identical; other file contents or other settings are
     parsed again, never served from another entry."""
     args = [f"data.root={release_copy}", "data.download=false", f"paths.cache={tmp_path}/cache", "analysis.groups=[L2]"]
-    first = load_humans(compose_job(*args))
+    first = load_humans(humans_spec(compose_job(*args)))
     with caplog.at_level(logging.INFO):
-        again = load_humans(compose_job(*args))
+        again = load_humans(humans_spec(compose_job(*args)))
     assert "Human data from the cache" in caplog.text
     for cohort, cached in ((first.cohorts["L2"], again.cohorts["L2"]), (first.fmri["L2"]["middle"],
                                                                          again.fmri["L2"]["middle"])):
@@ -139,8 +140,8 @@ def test_parsed_humans_are_cached_by_contents_and_settings(tmp_path, release_cop
     mean = read_pickle(READING_BRAIN / "mean_saccade_num_p2.pkl")
     mean[0][0] = np.full_like(np.asarray(mean[0][0], dtype=float), np.nan)
     write_pickle(release_copy / "mean_saccade_num_p2.pkl", mean)
-    changed = load_humans(compose_job(*args))
+    changed = load_humans(humans_spec(compose_job(*args)))
     assert changed.tags == {"data_modified": "mean_saccade_num_p2.pkl"} and not changed.cohorts["L2"].keep[0]
-    excluded = load_humans(compose_job(*args, "data.exclude_subjects.L2=[L2_S03]"))
+    excluded = load_humans(humans_spec(compose_job(*args, "data.exclude_subjects.L2=[L2_S03]")))
     assert "L2_S03" not in excluded.cohorts["L2"].subjects and "L2_S03" in first.cohorts["L2"].subjects
     assert len(list((tmp_path / "cache" / "humans").glob("*.npz"))) == 3

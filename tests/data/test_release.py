@@ -6,7 +6,7 @@ import threading
 import pytest
 
 from attnhuman.errors import DataError
-from attnhuman.files import sha256
+from attnhuman.identity import of_file as sha256
 from attnhuman.humans.reading_brain.release import CHECKSUMS, Release
 from helpers import READING_BRAIN
 

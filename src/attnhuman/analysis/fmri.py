@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from attnhuman import metrics
 from attnhuman.analysis.regression import ceiling_r2, layer_r2
 from attnhuman.analysis.resemblance import GroupResemblance
 from attnhuman.attention.store import AttentionStore
@@ -86,10 +87,11 @@ def fmri_summary(store: AttentionStore, cohorts: dict[str, dict[str, Cohort]], s
     for group, regions in cohorts.items():
         for region, res in fmri_resemblance(store, regions).items():
             results[(region, group)] = res
-            key = f"{region}_{group}"
-            summary.update({f"fmri_resemblance_{key}": res.resemblance, f"fmri_ceiling_{key}": res.ceiling,
-                            f"fmri_best_layer_{key}": res.best_layer, f"fmri_n_subjects_{key}": len(res.subjects),
-                            f"fmri_n_sentences_{key}": regions[region].n_sentences})
+            summary.update({metrics.fmri_resemblance(region, group): res.resemblance,
+                            metrics.fmri_ceiling(region, group): res.ceiling,
+                            metrics.fmri_best_layer(region, group): res.best_layer,
+                            metrics.fmri_n_subjects(region, group): len(res.subjects),
+                            metrics.fmri_n_sentences(region, group): regions[region].n_sentences})
             if score == "legacy_pearson":
-                summary[f"fmri_legacy_pearson_{key}"] = float(legacy_pearson(regions[region], corpus).mean())
+                summary[metrics.fmri_legacy_pearson(region, group)] = float(legacy_pearson(regions[region], corpus).mean())
     return results, summary

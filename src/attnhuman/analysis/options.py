@@ -3,7 +3,7 @@
 The paper's score is an in-sample R2 with one predictor per head and a ceiling whose group mean holds the
 predicted subject. Each option below is named; the defaults (``insample``, ``heads``, ``group_mean``, no
 permutation test) reproduce the paper exactly, and any other choice adds a suffix to the metric names
-(:attr:`ScoreOptions.suffix`, :func:`metric_key`).
+(:attr:`ScoreOptions.suffix`, :mod:`attnhuman.metrics`).
 """
 from __future__ import annotations
 
@@ -116,7 +116,3 @@ class ScoreOptions:
             parts.append(self.ceiling.replace("_", ""))
         return "_".join(parts)
 
-
-def metric_key(base: str, suffix: str, group: str) -> str:
-    """``r2_L1`` for the default, ``r2_cv_pcs8_L1`` with a suffix."""
-    return f"{base}_{suffix}_{group}" if suffix else f"{base}_{group}"

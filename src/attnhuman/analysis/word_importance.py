@@ -64,7 +64,7 @@ def _targets(n_words: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _received_flat(attention: LayerHeadCells, n_words: np.ndarray, mode: str) -> np.ndarray:
     """``(n_layers, n_words total)`` importance each word receives from the head-mean attention."""
     if mode not in RECEIVED:
-        raise ConfigError(f"analysis.word_importance.received={mode!r}: use one of {', '.join(RECEIVED)}")
+        raise ConfigError(f"received={mode!r}: use one of {', '.join(RECEIVED)}")
     n_words = np.asarray(n_words, dtype=np.int64)
     attention = np.asarray(attention)
     if attention.ndim != 3 or attention.shape[-1] != cell_offsets(n_words)[-1]:

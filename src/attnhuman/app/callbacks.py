@@ -6,7 +6,8 @@ import logging
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from attnhuman.app.tracking import prepare_store, tracking_uri
+from attnhuman.app.spec import tracking
+from attnhuman.app.tracking import prepare_store
 from attnhuman.attention.extraction import ranks
 from attnhuman.errors import DataError
 
@@ -24,7 +25,7 @@ class TrackingCallback(Callback):
 
     def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
         if self._prepare(config):
-            log.info("MLflow store %s ready", tracking_uri(config))
+            log.info("MLflow store %s ready", tracking(config).uri)
 
     @staticmethod
     def _prepare(config: DictConfig) -> bool:
@@ -32,7 +33,7 @@ class TrackingCallback(Callback):
         if not ranks.is_main():
             return False
         try:
-            prepare_store(config)
+            prepare_store(tracking(config))
         except DataError:
             return False
         return True

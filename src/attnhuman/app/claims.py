@@ -73,17 +73,18 @@ def stale_reason(tags: dict, stale_after_s: float) -> str | None:
     return None
 
 
-def recover_stale(client: MlflowClient, experiment_id: str, identity: str, stale_after_s: float) -> list[str]:
-    """Mark the job's stale RUNNING runs KILLED, with ``killed_reason``; returns their ids."""
+def recover_stale(client: MlflowClient, experiment_id: str, which: str, stale_after_s: float,
+                  what: str = "job") -> list[str]:
+    """Mark the stale RUNNING runs that the MLflow filter ``which`` selects KILLED, with ``killed_reason``; returns
+    their ids. ``what``: ``job`` (one job's runs: it runs again) or ``sweep`` (sweeps' parent runs)."""
     killed = []
-    for run in client.search_runs([experiment_id], f"tags.run_identity = '{identity}' and "
-                                                   "attributes.status = 'RUNNING'"):
+    for run in client.search_runs([experiment_id], f"{which} and attributes.status = 'RUNNING'"):
         reason = stale_reason(run.data.tags, stale_after_s)
         if reason:
             client.set_tag(run.info.run_id, "killed_reason", reason)
             client.set_terminated(run.info.run_id, "KILLED")
-            log.warning("Run %s (%s) was left RUNNING but %s: marked KILLED, the job runs again.",
-                        run.info.run_name, run.info.run_id, reason)
+            log.warning("Run %s (%s) was left RUNNING but %s: marked KILLED%s.", run.info.run_name, run.info.run_id,
+                        reason, ", the job runs again" if what == "job" else f" (a {what} that was killed)")
             killed.append(run.info.run_id)
     return killed
 

@@ -10,45 +10,34 @@ import logging
 import os
 import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
 
-from attnhuman.analysis.bias import head_count_bias
-from attnhuman.analysis.trivial import human_table
-from attnhuman.app.config import flatten, humans_hash
-from attnhuman.app.job import load_humans
-from attnhuman.app.tracking import RunLog, layer_key, prepare_store, sweep_tags, tracking_uri
-from attnhuman.comparison.runs import Run, find_pairs, latest_per_job
-from attnhuman.comparison.tables import (
-    correlation_table,
-    divergence_table,
-    group_test_table,
-    layer_test_table,
-    measures_table,
-    resemblance_table,
-    trivial_difference_table,
-)
+from attnhuman import metrics
+from attnhuman.app.job import code_tags, load_humans
+from attnhuman.app.spec import ComparisonSpec
+from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, sweep_tags
+from attnhuman.comparison.runs import Pair, Run, find_pairs, latest_per_job
+from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table
 from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
-from attnhuman.reporting.figures import comparison_figures, measures_figures
+from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures
 from attnhuman.reporting.report import write_html, write_report
 
 log = logging.getLogger(__name__)
-COMPARISON_TAG = "comparison"
-SWEEP_TAG = "sweep"          # a sweep's parent run
 
 
 def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, data_name: str, workdir: Path,
-                humans: str | None = None, data_modified: str | None = None,
+                humans: str | None = None, data_modified: str | None = None, data_fingerprint: str | None = None,
                 jobs: list[tuple[str, str]] | None = None) -> tuple[list[Run], list[str]]:
     """FINISHED job runs on ``data_name`` matching ``filter_string`` and notes on every run or job left out.
 
-    ``humans`` / ``data_modified``: runs scored on other data settings, analysis options or data contents are
-    left out. ``jobs``: ``[(run name, config hash)]`` of a sweep: the newest FINISHED run of each (a resumed
+    ``humans`` / ``data_modified`` / ``data_fingerprint``: runs scored on other data settings, analysis options or
+    data contents are left out. ``jobs``: ``[(run name, config hash)]`` of a sweep: the newest FINISHED run of each (a resumed
     sweep's skipped jobs included); a job without one is noted. Then the newest run per (name, source).
     """
     query = f"attributes.status = 'FINISHED' and params.\"data.name\" = {quoted(data_name)}"
@@ -76,18 +65,21 @@ def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, da
         elif data_modified is not None and r.data.tags.get("data_modified", "none") != data_modified:
             notes.append(f"{label}: its data files differ from this comparison's (data_modified: "
                          f"{r.data.tags.get('data_modified', 'none')} vs {data_modified})")
+        elif data_fingerprint is not None and r.data.tags.get("data_fingerprint", data_fingerprint) != data_fingerprint:
+            notes.append(f"{label}: scored on other data files than this comparison's (data_fingerprint)")
         else:
             kept.append(r)
     runs, older = latest_per_job([_run(client, r, workdir / r.info.run_id) for r in kept])
     return runs, notes + older
 
 
-def headline_metrics(resemblance, groups: list[str]) -> dict[str, float]:
-    """Each compared run's resemblance per group, as ``resemblance_<group>/<run label>`` (other characters than MLflow's become spaces: ``llama-30b-base-none released``)."""
+def headline_metrics(resemblance: pd.DataFrame, groups: list[str]) -> dict[str, float]:
+    """Each compared run's resemblance per group (:func:`attnhuman.metrics.headline`; other characters than MLflow's
+    become spaces: ``resemblance_L1/llama-30b-base-none released``)."""
     out = {}
     for row in resemblance.to_dict("records"):
         label = " ".join(re.sub(r"[^\w.\- /]", " ", row["run"]).split())
-        out.update({f"resemblance_{g}/{label}": row[f"resemblance_{g}"] for g in groups
+        out.update({metrics.headline(g, label): row[f"resemblance_{g}"] for g in groups
                     if row.get(f"resemblance_{g}") is not None and pd.notna(row[f"resemblance_{g}"])})
     return out
 
@@ -107,95 +99,97 @@ def _run(client: MlflowClient, found, folder: Path) -> Run:
         return local if local.is_file() else Path(client.download_artifacts(run_id, path, str(folder)))
 
     def history(key: str) -> list:
-        return [(m.step, m.value) for m in client.get_metric_history(run_id, layer_key(key))]
+        return [(m.step, m.value) for m in client.get_metric_history(run_id, metrics.layer(key))]
 
     return Run(run_id, found.info.run_name, found.data.tags, found.data.params, found.data.metrics, fetch, history)
 
 
-def run(cfg: DictConfig, sweep: str | None = None, jobs: list[tuple[str, str]] | None = None) -> str | None:
+@dataclass
+class Comparison:
+    """What a comparison run logs: the runs and pairs it compared, its tables, figures and notes, in ``out``."""
+
+    name: str
+    filter: str
+    runs: list[Run]
+    pairs: list[Pair]
+    tables: ComparisonTables
+    figures: list[FigureNote]
+    notes: list[str]
+    out: Path
+
+
+def run(spec: ComparisonSpec, sweep: str | None = None, jobs: list[tuple[str, str]] | None = None) -> str | None:
     """Create the comparison run over the selected runs; returns its id (None when there is nothing to compare).
 
     ``sweep`` and ``jobs`` (``[(run name, config hash)]``): the comparison of a sweep, over its jobs' runs.
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     with tempfile.TemporaryDirectory(prefix="attnhuman-compare-") as workdir:
-        return _compare(cfg, sweep, jobs, Path(workdir))
+        return _compare(spec, sweep, jobs, Path(workdir))
 
 
-def _compare(cfg: DictConfig, sweep: str | None, jobs, workdir: Path) -> str | None:
-    options = cfg.compare
-    client = MlflowClient(tracking_uri(cfg))
-    experiment_id = prepare_store(cfg)
-    groups = list(cfg.analysis.groups)
-    humans = load_humans(cfg)                   # the humans of the compared runs' data settings (cached)
-    corpus, cohorts = humans.corpus, humans.cohorts
+def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> str | None:
+    options, data_name, groups = spec.options, spec.humans.data_name, list(spec.humans.groups)
+    experiment_id = prepare_store(spec.tracking)
+    client = MlflowClient(spec.tracking.uri)
+    fingerprint = spec.humans.data.fingerprint()
+    humans = load_humans(spec.humans, fingerprint)      # the humans of the compared runs' data settings (cached)
     filter_string = "" if jobs is not None else options.filter
-    runs, notes = select_runs(client, experiment_id, filter_string, cfg.data.name, workdir, humans_hash(cfg),
-                              humans.tags["data_modified"], jobs)
+    runs, notes = select_runs(client, experiment_id, filter_string, data_name, workdir, spec.humans.humans_hash,
+                              humans.tags["data_modified"], fingerprint, jobs)
     for note in notes:
         log.info("Left out: %s", note)
     if not runs:
-        log.warning("No FINISHED runs to compare on data=%s (%s).", cfg.data.name,
+        log.warning("No FINISHED runs to compare on data=%s (%s).", data_name,
                     f"sweep {sweep}" if sweep else f"filter {filter_string!r}")
         return None
     log.info("Comparing %d runs: %s", len(runs), ", ".join(r.label for r in runs))
-    if not cohorts:        # word measures only (data=geco): the measures table; the paper's tables need saccades
-        log.info("data=%s has no saccade cohorts: the comparison holds the measures table and figure; each run "
-                 "holds its word-importance curves.", cfg.data.name)
-        tables, pairs = {"measures": measures_table(runs, groups)}, []
-        out = workdir / "comparison"
-        (out / "tables").mkdir(parents=True)
-        tables["measures"].to_csv(out / "tables" / "measures.csv", index=False)
-        figures = measures_figures(tables["measures"], groups, out / "figures")
-        return _log_comparison(cfg, client, experiment_id, sweep, filter_string, runs, pairs, tables, notes, out,
-                               figures)
-    pairs = find_pairs(runs, (options.reference.a, options.reference.b))
-    sources = {cfg.data.name: cohorts}
-    if cfg.data.name != "synthetic":           # the same analysis on simulated readers of the same corpus
-        sources["simulated"] = simulate_cohorts(corpus, {g: DEFAULT_GROUPS[g] for g in cohorts
-                                                         if g in DEFAULT_GROUPS})[0]
-    widest = max(runs, key=lambda r: (r.measure == "weights", r.prefix == "none", r.heads))
-    log.info("Computing the comparison's tables over %d pairs (divergence loads each run's attention)", len(pairs))
-    tables = {
-        "divergence": divergence_table(pairs),
-        "resemblance": resemblance_table(runs, groups),
-        "trivial_humans": human_table(cohorts, corpus.n_words),
-        "trivial_differences": trivial_difference_table(pairs),
-        "layer_tests": layer_test_table(pairs, groups, options.alpha),
-        "group_tests": group_test_table(runs, groups),
-        "correlations": correlation_table(runs, groups, float(options.extrapolate_to)),
-        "head_count_bias": head_count_bias(corpus, sources, {widest.label: widest.store}),
-        "measures": measures_table(runs, groups),
-    }
     out = workdir / "comparison"
-    (out / "tables").mkdir(parents=True)
-    for name, table in tables.items():
-        table.to_csv(out / "tables" / f"{name}.csv", index=name == "trivial_humans")
+    name = f"comparison-{Path(sweep).parent.name}-{Path(sweep).name}" if sweep else "comparison"
+    if not humans.cohorts:  # word measures only (data=geco): the measures table; the paper's tables need saccades
+        log.info("data=%s has no saccade cohorts: the comparison holds the measures table and figure; each run "
+                 "holds its word-importance curves.", data_name)
+        tables = ComparisonTables(measures=measures_table(runs, groups))
+        tables.write(out / "tables")
+        figures = measures_figures(tables.measures, groups, out / "figures")
+        return _log(spec, client, experiment_id, sweep,
+                    Comparison(name, filter_string, runs, [], tables, figures, notes, out))
+    pairs = find_pairs(runs, options.reference)
+    cohorts = {data_name: humans.cohorts}
+    if data_name != "synthetic":           # the same analysis on simulated readers of the same corpus
+        cohorts["simulated"] = simulate_cohorts(humans.corpus, {g: DEFAULT_GROUPS[g] for g in humans.cohorts
+                                                               if g in DEFAULT_GROUPS})[0]
+    log.info("Computing the comparison's tables over %d pairs (divergence loads each run's attention)", len(pairs))
+    tables = comparison_tables(runs, pairs, groups, humans.corpus, cohorts, options.alpha, options.extrapolate_to)
+    tables.write(out / "tables")
     log.info("Tables written; drawing the paper's figures")
     figures = comparison_figures(runs, pairs, tables, groups, options.divergence_metric, out / "figures")
-    write_report(out / "report.md", runs, pairs, tables, figures, notes, options)
+    write_report(out / "report.md", runs, pairs, tables, figures, notes, options.divergence_metric)
     write_html(out / "report.md", out / "report.html")
-    return _log_comparison(cfg, client, experiment_id, sweep, filter_string, runs, pairs, tables, notes, out, figures)
+    return _log(spec, client, experiment_id, sweep,
+                Comparison(name, filter_string, runs, pairs, tables, figures, notes, out))
 
 
-def _log_comparison(cfg, client, experiment_id, sweep, filter_string, runs, pairs, tables, notes, out, figures) -> str:
+def _log(spec: ComparisonSpec, client: MlflowClient, experiment_id: str, sweep: str | None,
+         comparison: Comparison) -> str:
     """The comparison run: its tables, figures and report as artifacts, its headline metrics."""
-    options, groups = cfg.compare, list(cfg.analysis.groups)
-    name = f"comparison-{Path(sweep).parent.name}-{Path(sweep).name}" if sweep else "comparison"
-    pd.DataFrame([n.split(": ", 1) for n in notes], columns=["run", "reason"]).to_csv(
-        out / "tables" / "left_out.csv", index=False)
-    comparison = client.create_run(experiment_id, run_name=name,
-                                   tags={"kind": COMPARISON_TAG, "n_runs": str(len(runs)),
-                                         "compared_runs": ", ".join(r.run_id for r in runs)[:5000],
-                                         **sweep_tags(client, experiment_id, sweep)})
-    sink = RunLog(client, comparison.info.run_id, out)
-    sink.params({"filter": filter_string or "(all)", "runs": ", ".join(r.label for r in runs)[:6000],
-                 **flatten({"compare": OmegaConf.to_container(options, resolve=True)}), "data.name": cfg.data.name})
-    sink.metrics({"n_runs": len(runs), "n_pairs": len(pairs), "n_left_out": len(notes),
-                  **(headline_metrics(tables["resemblance"], groups) if "resemblance" in tables else {})})
-    sink.folder(out)
+    c, groups = comparison, list(spec.humans.groups)
+    pd.DataFrame([n.split(": ", 1) for n in c.notes], columns=["run", "reason"]).to_csv(
+        c.out / "tables" / "left_out.csv", index=False)
+    run = client.create_run(experiment_id, run_name=c.name,
+                            tags={"kind": COMPARISON_TAG, "n_runs": str(len(c.runs)),
+                                  "compared_runs": ", ".join(r.run_id for r in c.runs)[:5000],
+                                  "compared_code": ", ".join(sorted({r.code_digest for r in c.runs}))[:5000],
+                                  **code_tags(), **sweep_tags(client, experiment_id, sweep)})
+    sink = RunLog(client, run.info.run_id, c.out)
+    sink.params({"filter": c.filter or "(all)", "runs": ", ".join(r.label for r in c.runs)[:6000],
+                 **spec.params, "data.name": spec.humans.data_name})
+    sink.metrics({"n_runs": len(c.runs), "n_pairs": len(c.pairs), "n_left_out": len(c.notes),
+                  **(headline_metrics(c.tables.resemblance, groups) if c.tables.resemblance is not None else {})})
+    sink.folder(c.out)
     client.set_terminated(sink.run_id, "FINISHED")
-    log.info("Comparison run %s (%s): %d tables, %d figures%s; in the MLflow UI: %s", name, sink.run_id, len(tables),
-             len(figures), ", report.md and report.html" if (out / "report.md").is_file() else "", sink.link())
+    log.info("Comparison run %s (%s): %d tables, %d figures%s; in the MLflow UI: %s", c.name, sink.run_id,
+             len(list((c.out / "tables").glob("*.csv"))), len(c.figures),
+             ", report.md and report.html" if (c.out / "report.md").is_file() else "", sink.link())
     plt.close("all")
     return sink.run_id

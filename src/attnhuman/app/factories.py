@@ -1,18 +1,20 @@
 """Hydra ``_target_`` factories: a ``data`` or ``source`` config node becomes the package's object.
 
-``conf/data/*.yaml`` and ``conf/source/*.yaml`` name one of these functions; the job calls
-``hydra.utils.instantiate(node, ...)`` and gets a human-data source (``corpus()``, ``cohorts()``) or an
-attention source (``load(corpus)``). A new data or attention source is a new YAML file and a factory here
-(sources that run a model: :mod:`attnhuman.app.model_factories`, which alone imports torch).
+``conf/data/*.yaml`` and ``conf/source/*.yaml`` name one of these functions; :func:`build` calls it with the node's
+settings and gets a source of human data (:class:`attnhuman.humans.source.HumanData`) or of attention
+(:class:`attnhuman.attention.source.AttentionSource`). A factory takes exactly its settings: a key it does not know is
+refused. A new data or attention source is a new YAML file and a factory here (sources that run a model:
+:mod:`attnhuman.app.model_factories`, which alone imports torch).
 """
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 from pathlib import Path
 
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_method
+from omegaconf import DictConfig, OmegaConf
 
 from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.attention.source import ReleasedSource
@@ -26,35 +28,38 @@ from attnhuman.humans.simulate import DEFAULT_GROUPS, GroupParams, Simulation
 
 log = logging.getLogger(__name__)
 CORPORA = ("auto", "reading_brain", "demo")
+NODE_KEYS = ("_target_", "name", "runs_model")     # what a node tells the application, not its factory
 
 
-def build(node, **runtime):
-    """The node's factory called with its settings (plain containers) and the ``runtime`` objects."""
-    try:
-        factory = instantiate(node, _partial_=True, _convert_="all")
-    except InstantiationException as e:
-        if isinstance(e.__cause__, (DataError, ConfigError)):
-            raise e.__cause__ from None
-        raise
-    return factory(**runtime)
+def build(node: DictConfig, group: str, **runtime):
+    """``group``'s node (``data``, ``source``) as the package's object: its factory called with its settings (plain
+    containers) and the ``runtime`` objects. A setting the factory does not take is refused, naming it."""
+    settings = OmegaConf.to_container(node, resolve=True)
+    factory = get_method(settings["_target_"])
+    settings = {k: v for k, v in settings.items() if k not in NODE_KEYS}
+    known = [p.name for p in inspect.signature(factory).parameters.values() if p.kind == p.KEYWORD_ONLY]
+    unknown = sorted(set(settings) - set(known))
+    if unknown:
+        raise ConfigError(f"{', '.join(f'{group}.{k}' for k in unknown)}: not a setting of {group}={node.name}; "
+                          f"its settings are {', '.join(k for k in known if k not in runtime)}.")
+    return factory(**settings, **runtime)
 
 
-def reading_brain(*, root, cache_dir, download: bool, verify: str, subjects: str, exclude_subjects,
-                  **_) -> ReadingBrain:
+def reading_brain(*, root, cache_dir, download: bool, verify: str, subjects: str, exclude_subjects) -> ReadingBrain:
     """``data=reading_brain``: the release under ``root`` (else $READING_BRAIN_DIR, else ``cache_dir``)."""
     return ReadingBrain(Release(root, download=download, cache_dir=cache_dir, verify=verify), subjects=subjects,
                         exclude={g: list(v or []) for g, v in (exclude_subjects or {}).items()})
 
 
 def word_measures(*, path, columns: dict, group: str = "L1", subject_pattern: str = r"^([^-_.]+)",
-                  sample: int | None = None, sample_seed: int = 0, **_) -> ReadingTables:
+                  sample: int | None = None, sample_seed: int = 0) -> ReadingTables:
     """``data=word_measures`` (and ``data=geco``): word tables named by ``path`` with the ``columns`` given."""
     return ReadingTables(table_paths(path), dict(columns), group=group, subject_pattern=subject_pattern,
                          sample=sample, sample_seed=sample_seed)
 
 
 def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict, fixation_columns: dict,
-            group: str = "L1", sample: int | None = None, sample_seed: int = 0, **_) -> ReadingTables:
+            group: str = "L1", sample: int | None = None, sample_seed: int = 0) -> ReadingTables:
     """``data=eyelink``: a folder with Data Viewer's interest-area report (words, word measures) and fixation
     report (saccades); ``fixation_report: null`` reads word measures alone."""
     if not path:
@@ -66,7 +71,7 @@ def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict,
                          fixation_columns=dict(fixation_columns), sample=sample, sample_seed=sample_seed)
 
 
-def simulation(*, corpus: str, root, cache_dir, download: bool, verify: str, synthetic: dict, **_) -> Simulation:
+def simulation(*, corpus: str, root, cache_dir, download: bool, verify: str, synthetic: dict) -> Simulation:
     """``data=synthetic``: simulated readers of the corpus ``corpus`` names (see :func:`synthetic_corpus`)."""
     text, origin, modified = synthetic_corpus(corpus, root, cache_dir, download, verify)
     sim = dict(synthetic or {})
@@ -119,8 +124,7 @@ def load_reference(path, layer: int, corpus: Corpus):
     return reference_rows(store, layer, corpus, where)
 
 
-def released_source(*, path, root, spec: ModelSpec, prefix: dict, paths: dict, measure: str = "weights",
-                    **_) -> ReleasedSource:
+def released_source(*, path, root, spec: ModelSpec, prefix: dict, paths: dict, measure: str = "weights") -> ReleasedSource:
     """``source=released``: ``path``, else ``<root>/<model>-<size>/<prefix.released_file>``."""
     if measure != "weights":
         raise ConfigError(f"measure={measure}: released attention holds the weights only; the other measures need "

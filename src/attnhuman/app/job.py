@@ -1,8 +1,6 @@
 """One job: human data and the run's attention, every analysis, everything logged to MLflow (rank 0 only)."""
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import tempfile
 import time
@@ -13,29 +11,19 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from attnhuman import __version__
+from attnhuman import __version__, identity, metrics
 from attnhuman.analysis.fmri import fmri_summary, fmri_table
-from attnhuman.analysis.options import metric_key
 from attnhuman.analysis.resemblance import GroupResemblance, score_group
 from attnhuman.analysis.trivial import model_reliance
-from attnhuman.analysis.word_importance import relative, word_importance
+from attnhuman.analysis.word_importance import RECEIVED, relative, word_importance
 from attnhuman.app.claims import Heartbeat, claim, recover_stale, where_tags
-from attnhuman.app.config import (
-    config_hash,
-    flatten,
-    fmri_score,
-    humans_hash,
-    job_config,
-    resolve_model,
-    run_name,
-    score_options,
-)
-from attnhuman.app.factories import build
-from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_tags, tracking_uri
+from attnhuman.app.errors import CompactDataError
+from attnhuman.app.spec import HumanSpec, JobSpec, job_spec
+from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_tags
 from attnhuman.attention.extraction import measures, ranks
-from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.attention.source import SourceOutput
 from attnhuman.corpus import Corpus
 from attnhuman.humans.cache import HumansCache
 from attnhuman.humans.cache import cache_key as humans_cache_key
@@ -44,17 +32,8 @@ from attnhuman.humans.word_table import WordMeasures
 from attnhuman.reporting.figures import importance_strip, layerwise_resemblance, word_importance_curves
 
 log = logging.getLogger(__name__)
-
-
-def human_data(cfg: DictConfig):
-    """The ``data`` node as a human-data source: ``corpus()``, ``cohorts(corpus, groups)``, fMRI if it has any."""
-    return build(cfg.data)
-
-
-def attention_source(cfg: DictConfig, spec: ModelSpec):
-    """The ``source`` node as an attention source: ``load(corpus) -> SourceOutput``."""
-    return build(cfg.source, spec=spec, prefix=OmegaConf.to_container(cfg.prefix, resolve=True),
-                 paths=OmegaConf.to_container(cfg.paths, resolve=True), measure=measures.check(str(cfg.measure.name)))
+# The modules whose source defines a job's numbers: their digest is part of the run identity.
+JOB_CODE = ("corpus.py", "shapes.py", "metrics.py", "humans", "attention", "analysis", "app/job.py")
 
 
 @dataclass
@@ -70,39 +49,59 @@ class Humans:
     importance: dict[str, list] = field(default_factory=dict)          # relative fixation time per unit, per group
 
 
-def load_humans(cfg: DictConfig, data=None, fingerprint: str | None = None) -> Humans:
-    """The human data of ``cfg.data`` (or of ``data``, built from it) for ``cfg.analysis.groups``, parsed once
-    per data contents, settings and code (``<paths.cache>/humans``)."""
-    data = data or human_data(cfg)
+def load_humans(spec: HumanSpec, fingerprint: str | None = None) -> Humans:
+    """The human data of ``spec`` for its groups, parsed once per data contents, settings and code
+    (``<paths.cache>/humans``)."""
+    data, groups = spec.data, list(spec.groups)
     corpus = data.corpus()
-    cache = HumansCache(Path(cfg.paths.cache) / "humans")
-    key = humans_cache_key(humans_hash(cfg), fingerprint or data.fingerprint())
+    cache = HumansCache(spec.cache / "humans")
+    key = humans_cache_key(spec.humans_hash, fingerprint or data.fingerprint())
     cached = cache.load(key)
     if cached is not None:
         log.info("Human data from the cache (%s)", cache.path(key))
-        return _with_words(Humans(corpus, *cached), data, list(cfg.analysis.groups))
-    cohorts, report = data.cohorts(corpus, list(cfg.analysis.groups))
+        return _with_words(Humans(corpus, *cached), spec)
+    cohorts, report = data.cohorts(corpus, groups)
     fmri = {}
-    if fmri_score(cfg) is not None:
+    if spec.fmri is not None:
         if data.has_fmri:
-            fmri = data.fmri_cohorts(corpus, list(cfg.analysis.groups), report)
+            fmri = data.fmri_cohorts(corpus, groups, report)
         else:
-            log.info("analysis.fmri: skipped, data=%s has no fMRI recordings (only data=reading_brain).", cfg.data.name)
+            log.info("analysis.fmri: skipped, data=%s has no fMRI recordings (only data=reading_brain).", spec.data_name)
     humans = Humans(corpus, cohorts, report, fmri, data.provenance())
     cache.save(key, cohorts, report, fmri, humans.tags)
-    return _with_words(humans, data, list(cfg.analysis.groups))
+    return _with_words(humans, spec)
 
 
-def _with_words(humans: Humans, data, groups: list[str]) -> Humans:
-    """The groups' word measures and relative fixation times (docs/method.md section 11), each (subject, unit)
-    whose times sum to 0 reported."""
-    humans.words = data.word_measures(humans.corpus, groups)
+def _with_words(humans: Humans, spec: HumanSpec) -> Humans:
+    """The groups' word measures and relative fixation times (docs/method.md, "Word importance from reading times"),
+    each (subject, unit) whose times sum to 0 reported."""
+    humans.words = spec.data.word_measures(humans.corpus, list(spec.groups))
     for group, words in humans.words.items():
         humans.importance[group], zero = relative(words.values)
         for s, k in zero:
             humans.report.add(group, "subject_unit", f"{words.subjects[s]} {humans.corpus.label(k)}",
                               f"{words.measure} sums to 0: no relative fixation time for this subject")
     return humans
+
+
+def preflight(spec: JobSpec, here: bool = True) -> list[str]:
+    """What one job needs and lacks (data files and columns, a checkpoint, room for its weights ``here``), found
+    without reading any data or weights."""
+    return spec.humans.data.missing(list(spec.humans.groups)) + spec.source.unavailable(here)
+
+
+def run_identity(spec: JobSpec) -> dict[str, str]:
+    """The job's identity: its settings (allow-listed), its data's and attention input's contents, and the code that
+    computes its numbers (:data:`JOB_CODE`); ``run_identity`` is their digest."""
+    parts = {"config_hash": spec.config_hash, "data_fingerprint": spec.humans.data.fingerprint(),
+             "attention_fingerprint": spec.source.fingerprint(), "code_digest": identity.of_code(*JOB_CODE)[:16]}
+    return {**parts, "run_identity": identity.of_value(parts)[:16]}
+
+
+def code_tags() -> dict[str, str]:
+    """Which code made a run: the package version and, from a git checkout, the commit."""
+    commit = identity.git_commit()
+    return {"attnhuman_version": __version__, **({"git_commit": commit} if commit else {})}
 
 
 def _output_dir() -> Path:
@@ -119,47 +118,42 @@ def _sweep_id() -> str | None:
 
 
 def run(cfg: DictConfig) -> dict | None:
-    """Run one job; returns its summary metrics, or None when a FINISHED run already has this config.
+    """Run the job ``cfg`` composes; returns its summary metrics, or None when a FINISHED run has its identity.
 
-    Every setting is checked (registry entry, options, the data and source nodes) before any data is read
-    and before an MLflow run exists.
+    Every setting is checked and everything the job needs is looked for before any data is read and before an
+    MLflow run exists.
     """
-    spec = resolve_model(cfg)
-    name = run_name(cfg)
-    fmri_score(cfg)
-    score_options(cfg)
-    data, source = human_data(cfg), attention_source(cfg, spec)
+    spec = job_spec(cfg)
+    missing = preflight(spec)
+    if missing:
+        raise CompactDataError(f"{spec.name} cannot run:\n" + "\n".join(f"  {m}" for m in missing))
     if not ranks.is_main():
-        return _assist(cfg, data, source)
-    client = MlflowClient(tracking_uri(cfg))
-    experiment_id = prepare_store(cfg)
-    digest = config_hash(cfg)
-    identity = {"config_hash": digest, "data_fingerprint": data.fingerprint(),
-                "attention_fingerprint": source.fingerprint(), "code_version": __version__}
-    identity["run_identity"] = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-    previous = finished_run(client, experiment_id, identity["run_identity"])
-    skip, run_id = previous is not None and not cfg.rerun, None
+        return _assist(spec)
+    tracking = spec.tracking
+    experiment_id = prepare_store(tracking)
+    client = MlflowClient(tracking.uri)
+    ident = run_identity(spec)
+    previous = finished_run(client, experiment_id, ident["run_identity"])
+    skip, run_id = previous is not None and not spec.rerun, None
     if skip:
-        log.info("Skipping %s: FINISHED run %s has the same config, data, attention input and code version "
-                 "(rerun=true runs it again).", name, previous.info.run_id)
+        log.info("Skipping %s: FINISHED run %s has the same settings, data, attention input and code "
+                 "(rerun=true runs it again).", spec.name, previous.info.run_id)
     else:
-        recover_stale(client, experiment_id, identity["run_identity"], float(cfg.mlflow.stale_after_s))
-        tags = {**identity, "humans_hash": humans_hash(cfg), "model": spec.model, "size": spec.size,
-                "tuning": spec.tuning, "prefix": cfg.prefix.name, "source": cfg.source.name, "family": spec.family,
-                "stage": spec.stage, **sweep_tags(client, experiment_id, _sweep_id()), **where_tags()}
-        run_id = client.create_run(experiment_id, run_name=name, tags=tags).info.run_id
-        holder = claim(client, experiment_id, run_id, identity["run_identity"], bool(cfg.rerun))
+        recover_stale(client, experiment_id, f"tags.run_identity = '{ident['run_identity']}'", tracking.stale_after_s)
+        tags = {**ident, **code_tags(), "humans_hash": spec.humans.humans_hash, **spec.tags,
+                **sweep_tags(client, experiment_id, _sweep_id()), **where_tags()}
+        run_id = client.create_run(experiment_id, run_name=spec.name, tags=tags).info.run_id
+        holder = claim(client, experiment_id, run_id, ident["run_identity"], spec.rerun)
         if holder is not None:
             skip = True
-            log.info("Skipping %s: run %s (%s, %s) has the same job.", name, holder.info.run_id,
+            log.info("Skipping %s: run %s (%s, %s) has the same job.", spec.name, holder.info.run_id,
                      holder.info.status, holder.data.tags.get("host", "?"))
-    if source.agree(skip):
+    if spec.source.agree(skip):
         return None
-    log.info("MLflow run %s (%s) in %s", name, run_id, tracking_uri(cfg))
+    log.info("MLflow run %s (%s) in %s", spec.name, run_id, tracking.uri)
     try:
-        with Heartbeat(client, run_id, float(cfg.mlflow.heartbeat_s)):
-            summary = _analyze(cfg, spec, data, source, RunLog(client, run_id, _output_dir()),
-                               identity["data_fingerprint"])
+        with Heartbeat(client, run_id, tracking.heartbeat_s):
+            summary = _analyze(spec, RunLog(client, run_id, _output_dir()), ident["data_fingerprint"])
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -167,112 +161,113 @@ def run(cfg: DictConfig) -> dict | None:
     return summary
 
 
-def _assist(cfg: DictConfig, data, source) -> None:
+def _assist(spec: JobSpec) -> None:
     """A source=deepspeed rank other than 0: extract this rank's heads for rank 0; never log."""
-    if source.agree(None):
+    if spec.source.agree(None):
         return None
-    source.load(data.corpus())
+    spec.source.load(spec.humans.data.corpus())
     return None
 
 
-def _analyze(cfg: DictConfig, spec: ModelSpec, data, source, sink: RunLog, fingerprint: str) -> dict:
-    sink.params(flatten(job_config(cfg)))
+def _analyze(spec: JobSpec, sink: RunLog, fingerprint: str) -> dict:
+    sink.params(spec.params)
     if (sink.out / ".hydra").is_dir():
         sink.folder(sink.out / ".hydra", ".hydra")
 
-    humans = load_humans(cfg, data, fingerprint)
-    corpus, cohorts, fmri_cohorts = humans.corpus, humans.cohorts, humans.fmri
-    log.info("Left out: %s (every entry with its reason: reports/exclusions.csv)", humans.report.summary())
+    humans = load_humans(spec.humans, fingerprint)
+    log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
     log.debug("%s", humans.report.format())
     sink.tags(humans.tags)
-    sink.table("reports/exclusions.csv", humans.report.to_frame(), index=False)
+    sink.table(metrics.EXCLUSIONS, humans.report.to_frame(), index=False)
 
-    output = source.load(corpus)
+    output: SourceOutput = spec.source.load(humans.corpus)
     store = output.store
-    measures.check_shape(store, spec, output.tags.get("attention_input", cfg.source.name), cfg.measure.name)
+    measures.check_shape(store, spec.model, output.tags.get("attention_input", spec.source_name), spec.measure)
     sink.tags(output.tags)
     sink.metrics(output.metrics)
     analysis_start = time.perf_counter()
-    reliance = model_reliance(store)             # trivial-pattern reliance, docs/method.md section 7
-    sink.curve("trivial_r2", reliance.layer_r2)
+    reliance = model_reliance(store)             # docs/method.md, "Trivial pattern reliance"
+    sink.curve(metrics.TRIVIAL_R2, reliance.layer_r2)
     if reliance.constant:
         log.warning("%s", reliance.describe_constant())
-    options = score_options(cfg)
-    results = {g: score_group(store, cohort, corpus, options) for g, cohort in cohorts.items()}
+    results = {g: score_group(store, cohort, humans.corpus, spec.score) for g, cohort in humans.cohorts.items()}
 
     summary = {}
     for group, res in results.items():
-        sfx = res.suffix
-        sink.curve(metric_key("r2", sfx, group), res.layer_r2)
-        summary.update({metric_key("resemblance", sfx, group): res.resemblance,
-                        metric_key("best_layer", sfx, group): res.best_layer,
-                        metric_key("ceiling", sfx, group): res.ceiling, f"n_subjects_{group}": len(res.subjects),
-                        f"n_sentences_{group}": cohorts[group].n_sentences})
-        table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"),
-                             columns=pd.Index(range(store.n_layers), name="layer"))
-        sink.table(f"tables/{metric_key('r2', sfx, group)}.csv", table)
-        if res.permutation is not None:                 # analysis.permutation.n > 0
-            perm = res.permutation
-            sink.curve(metric_key("perm_p", sfx, group), perm.p)
-            sink.curve(metric_key("perm_q", sfx, group), perm.q)
-            summary.update({metric_key("n_fdr_layers", sfx, group): int(perm.significant.sum()),
-                            f"perm_immobile_sentences_{group}": perm.n_immobile})
-            sink.table(f"tables/{metric_key('permutation', sfx, group)}.csv", perm.to_frame(), index=False)
-            log.info("[%s] permutation test: %d permutations in %.1f s, %d of %d sentences cannot move, "
-                     "%d of %d layers significant at FDR %.2f", group, len(perm.null), perm.seconds,
-                     perm.n_immobile, perm.n_sentences, perm.significant.sum(), len(perm.p), perm.alpha)
-    if fmri_cohorts:                                    # analysis.fmri: paper-default R2 per region and group
-        summary.update(_log_fmri(sink, store, fmri_cohorts, fmri_score(cfg), corpus))
-    for group, relfix in humans.importance.items():     # data with reading times: docs/method.md section 11
-        summary.update(_log_word_importance(sink, store, corpus, group, relfix))
-    summary["analysis_s"] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
+        summary.update(_log_resemblance(sink, group, res, humans.cohorts[group], store.n_layers))
+    if humans.fmri:                                     # analysis.fmri: paper-default R2 per region and group
+        summary.update(_log_fmri(sink, store, humans.fmri, spec.humans.fmri, humans.corpus))
+    for group, relfix in humans.importance.items():     # data with reading times
+        summary.update(_log_word_importance(sink, store, humans.corpus, group, relfix))
+    summary[metrics.ANALYSIS_S] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
     sink.metrics(summary)
 
-    name = run_name(cfg)
     if results:
-        sink.figure("figures/layerwise_resemblance.png",
-                    layerwise_resemblance(results, f"{name}: layerwise human resemblance"))
-    sink.file(store.save(sink.out / "attention" / "attention.npz"), "attention")
+        sink.figure(metrics.LAYERWISE_FIGURE, layerwise_resemblance(results, f"{spec.name}: layerwise human resemblance"))
+    sink.file(store.save(sink.out / metrics.ATTENTION), str(Path(metrics.ATTENTION).parent))
     if results:
-        log.info("%s", format_results(name, results))
-    log.info("Run %s in the MLflow UI: %s", name, sink.link())
+        log.info("%s", format_results(spec.name, results))
+    log.info("Run %s in the MLflow UI: %s", spec.name, sink.link())
     return {**output.metrics, **summary}
 
 
+def _log_resemblance(sink: RunLog, group: str, res, cohort: Cohort, n_layers: int) -> dict[str, float]:
+    """One group's curve, per-subject table and permutation test; returns its summary metrics."""
+    sfx = res.suffix
+    sink.curve(metrics.r2(group, sfx), res.layer_r2)
+    summary = {metrics.resemblance(group, sfx): res.resemblance, metrics.best_layer(group, sfx): res.best_layer,
+               metrics.ceiling(group, sfx): res.ceiling, metrics.n_subjects(group): len(res.subjects),
+               metrics.n_sentences(group): cohort.n_sentences}
+    table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"),
+                         columns=pd.Index(range(n_layers), name="layer"))
+    sink.table(metrics.r2_table(group, sfx), table)
+    if res.permutation is not None:                 # analysis.permutation.n > 0
+        perm = res.permutation
+        sink.curve(metrics.perm_p(group, sfx), perm.p)
+        sink.curve(metrics.perm_q(group, sfx), perm.q)
+        summary.update({metrics.n_fdr_layers(group, sfx): int(perm.significant.sum()),
+                        metrics.perm_immobile_sentences(group): perm.n_immobile})
+        sink.table(metrics.permutation_table(group, sfx), perm.to_frame(), index=False)
+        log.info("[%s] permutation test: %d permutations in %.1f s, %d of %d sentences cannot move, "
+                 "%d of %d layers significant at FDR %.2f", group, len(perm.null), perm.seconds,
+                 perm.n_immobile, perm.n_sentences, perm.significant.sum(), len(perm.p), perm.alpha)
+    return summary
+
+
 def _log_word_importance(sink: RunLog, store, corpus: Corpus, group: str, relfix: list) -> dict[str, float]:
-    """Word importance with ``received`` mean (the headline, ``wi_*``) and sum (``wi_*_sum``): curves (step =
-    layer), the per-layer table, the figure and an example unit; returns the summary metrics."""
+    """Word importance with ``received`` mean (the headline) and sum: curves (step = layer), the per-layer table,
+    the figure and an example unit; returns the summary metrics."""
     results = {mode: word_importance(store.attention, corpus.n_words, relfix, list(corpus.words), received=mode)
-               for mode in ("mean", "sum")}
+               for mode in RECEIVED}
     summary = {}
     for mode, res in results.items():
-        sfx = "" if mode == "mean" else "_sum"
-        sink.curve(f"wi_rho{sfx}_{group}", res.layer_rho)
-        summary.update({f"wi_best_rho{sfx}_{group}": res.best_rho, f"wi_best_layer{sfx}_{group}": res.best_layer,
-                        f"wi_sd{sfx}_{group}": float(res.layer_sd[res.best_layer]),
-                        f"wi_normalised{sfx}_{group}": res.normalised})
+        sink.curve(metrics.wi_rho(group, mode), res.layer_rho)
+        summary.update({metrics.wi_best_rho(group, mode): res.best_rho,
+                        metrics.wi_best_layer(group, mode): res.best_layer,
+                        metrics.wi_sd(group, mode): float(res.layer_sd[res.best_layer]),
+                        metrics.wi_normalised(group, mode): res.normalised})
         log.info("[%s] word importance (received=%s): best layer %d, rho %.3f (SD %.3f) over %d units; ceiling %.3f "
                  "(%.1f%%); baselines %s", group, mode, res.best_layer, res.best_rho, res.layer_sd[res.best_layer],
                  res.layer_n[res.best_layer], res.ceiling, res.normalised,
                  ", ".join(f"{k} {v:.3f}" for k, v in res.baselines.items()))
     headline = results["mean"]
-    summary.update({f"wi_ceiling_{group}": headline.ceiling, f"wi_n_units_{group}": len(headline.units),
-                    **{f"wi_baseline_{k}_{group}": v for k, v in headline.baselines.items()}})
+    summary.update({metrics.wi_ceiling(group): headline.ceiling, metrics.wi_n_units(group): len(headline.units),
+                    **{metrics.wi_baseline(k, group): v for k, v in headline.baselines.items()}})
     table = pd.concat([r.to_frame().assign(received=m) for m, r in results.items()], ignore_index=True)
-    sink.table(f"tables/word_importance_{group}.csv", table, index=False)
+    sink.table(metrics.word_importance_table(group), table, index=False)
     sink.figure(f"figures/word_importance_{group}.png", word_importance_curves(results, f"word importance, {group}"))
     sink.figure(f"figures/word_importance_example_{group}.png", importance_strip(headline, corpus, group))
     return summary
 
 
 def _log_fmri(sink: RunLog, store, cohorts, score: str, corpus) -> dict[str, float]:
-    """The fMRI curves ``fmri_r2_<region>_<group>`` and ``tables/fmri_resemblance.csv``; returns the summary."""
+    """The fMRI curves and ``tables/fmri_resemblance.csv``; returns the summary."""
     results, summary = fmri_summary(store, cohorts, score, corpus)
     for (region, group), res in results.items():
-        sink.curve(f"fmri_r2_{region}_{group}", res.layer_r2)
+        sink.curve(metrics.fmri_r2(region, group), res.layer_r2)
         log.info("[%s] fMRI %s: resemblance %.2f%% (best layer %d, R2 %.5f, ceiling %.5f, %d subjects)",
                  group, region, res.resemblance, res.best_layer, res.r2_model, res.ceiling, len(res.subjects))
-    sink.table("tables/fmri_resemblance.csv", fmri_table(results), index=False)
+    sink.table(metrics.FMRI_TABLE, fmri_table(results), index=False)
     return summary
 
 

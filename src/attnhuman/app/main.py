@@ -7,7 +7,8 @@ from collections.abc import Callable
 from omegaconf import DictConfig
 
 from attnhuman.app import comparison, job
-from attnhuman.app.config import CompactConfigError, CompactDataError
+from attnhuman.app.errors import CompactConfigError, CompactDataError
+from attnhuman.app.spec import comparison_spec
 from attnhuman.errors import ConfigError, DataError
 
 
@@ -28,4 +29,4 @@ def one_message(command: Callable[[DictConfig], object]) -> Callable[[DictConfig
 
 
 run_job = one_message(job.run)
-run_comparison = one_message(comparison.run)
+run_comparison = one_message(lambda cfg: comparison.run(comparison_spec(cfg)))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from omegaconf import DictConfig
 
-from attnhuman.app.config import resolve_model
+from attnhuman.app.spec import resolve_model
 from attnhuman.attention.models.placement import weight_gb as weight_bytes_gb
 
 

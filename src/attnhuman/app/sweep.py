@@ -1,6 +1,9 @@
-"""Checks a Hydra sweep before it starts (used by the ``checked`` sweeper plugin)."""
+"""A Hydra sweep (used by the ``checked`` sweeper plugin): every job checked before the first starts, the sweep's
+parent run (alive while the sweep runs: a killed sweep's parent is marked KILLED by the next sweep), and its
+comparison run at the end."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
@@ -10,17 +13,11 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from attnhuman.app import comparison
-from attnhuman.app.config import (
-    CompactConfigError,
-    CompactDataError,
-    config_hash,
-    fmri_score,
-    resolve_model,
-    run_name,
-    score_options,
-)
-from attnhuman.app.job import attention_source, human_data
-from attnhuman.app.tracking import prepare_store, sweep_id, sweep_parent, tracking_uri
+from attnhuman.app.claims import Heartbeat, recover_stale, where_tags
+from attnhuman.app.errors import CompactConfigError, CompactDataError
+from attnhuman.app.job import code_tags, preflight
+from attnhuman.app.spec import comparison_spec, job_spec, tracking
+from attnhuman.app.tracking import SWEEP_TAG, prepare_store, sweep_id, sweep_parent
 from attnhuman.attention.extraction import ranks
 from attnhuman.errors import ConfigError, DataError
 
@@ -35,9 +32,9 @@ def combinations(config: DictConfig, loader) -> list[str]:
 
 
 def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[str, str]]:
-    """Compose every job of the sweep and check its model and analysis options, then what it needs (checkpoint,
-    released file, data files, the MLflow store); raise listing every invalid job, or every missing input, before
-    any job starts.
+    """Compose every job of the sweep and build its spec (model, options, data and source), then look for what it
+    needs (data files and columns, checkpoint, room for its weights, the MLflow store); raise listing every invalid
+    job, or every missing input, before any job starts.
 
     Returns ``[(run name, config hash)]`` of the jobs: the sweep's comparison is over their runs.
     """
@@ -47,20 +44,21 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
     runs_here = "Slurm" not in str(config.hydra.launcher.get("_target_", ""))   # where jobs will find room
     for job in jobs:
         try:
-            job_cfg = loader.load_sweep_config(config, list(job))
-            score_options(job_cfg)
-            fmri_score(job_cfg)
-            identities.append((run_name(job_cfg), config_hash(job_cfg)))
+            spec = job_spec(loader.load_sweep_config(config, list(job)))
         except (HydraException, ConfigError) as e:
             problems.append(f"  {' '.join(job)}: {str(e).strip().splitlines()[0]}")
             continue
-        for problem in preflight(job_cfg, runs_here):
-            missing.setdefault(problem, []).append(run_name(job_cfg))
+        except DataError as e:
+            missing.setdefault(str(e), []).append(" ".join(job))
+            continue
+        identities.append((spec.name, spec.config_hash))
+        for problem in preflight(spec, runs_here):
+            missing.setdefault(problem, []).append(spec.name)
     if problems:
         raise CompactConfigError("Invalid sweep, no job was started:\n" + "\n".join(problems)
                                  + "\nValid model/size combinations: " + ", ".join(combinations(config, loader)))
     try:
-        prepare_store(config)
+        prepare_store(tracking(config))
     except DataError as e:
         missing.setdefault(str(e), []).append("every job")
     if missing:
@@ -69,33 +67,37 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
     return identities
 
 
-def preflight(cfg: DictConfig, here: bool = True) -> list[str]:
-    """What one job needs and lacks, found without reading any data or weights (``here``: the job runs on this
-    machine, so its weights must fit this machine's memory)."""
-    problems = []
-    try:
-        problems += human_data(cfg).problems(list(cfg.analysis.groups))
-        problems += attention_source(cfg, resolve_model(cfg)).problems(here)
-    except DataError as e:
-        problems.append(str(e))
-    return problems
+@dataclass
+class Parent:
+    """A sweep's parent run, with the heartbeat that says it is alive."""
+
+    client: MlflowClient
+    run_id: str
+    heartbeat: Heartbeat
 
 
-def start_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> str | None:
-    """The sweep's parent run (rank 0), which its job runs and its comparison run hang under in the MLflow UI."""
+def start_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> Parent | None:
+    """The sweep's parent run (rank 0), which its job runs and its comparison run hang under in the MLflow UI. Parent
+    runs of sweeps that were killed (their process gone, no heartbeat) are marked KILLED first, with the reason."""
     if not ranks.is_main():
         return None
-    client, experiment_id = MlflowClient(tracking_uri(config)), prepare_store(config)
+    store = tracking(config)
+    client, experiment_id = MlflowClient(store.uri), prepare_store(store)
+    recover_stale(client, experiment_id, f"tags.kind = '{SWEEP_TAG}'", store.stale_after_s, "sweep")
     sweep = sweep_id(config.hydra.sweep.dir)
-    parent = sweep_parent(client, experiment_id, sweep)
-    if parent is None:
+    run_id = sweep_parent(client, experiment_id, sweep)
+    if run_id is None:
         name = f"sweep-{Path(sweep).parent.name}-{Path(sweep).name}"
-        parent = client.create_run(experiment_id, run_name=name, tags={"kind": "sweep", "sweep": sweep,
-                                                                       "n_jobs": str(len(jobs))}).info.run_id
-    return parent
+        run_id = client.create_run(experiment_id, run_name=name, tags={
+            "kind": SWEEP_TAG, "sweep": sweep, "n_jobs": str(len(jobs)), **code_tags(), **where_tags()}).info.run_id
+    else:                                   # the same sweep folder again: its parent runs again, here
+        client.update_run(run_id, status="RUNNING")
+        for key, value in where_tags().items():
+            client.set_tag(run_id, key, value)
+    return Parent(client, run_id, Heartbeat(client, run_id, store.heartbeat_s).__enter__())
 
 
-def end_sweep(config: DictConfig, jobs: list[tuple[str, str]], parent: str | None, jobs_ok: bool) -> None:
+def end_sweep(config: DictConfig, jobs: list[tuple[str, str]], parent: Parent | None, jobs_ok: bool) -> None:
     """The sweep's comparison run over its jobs' FINISHED runs (``compare.after_sweep``), on rank 0; it runs
     when some jobs failed too, and its own failure fails the command. The parent run ends FINISHED when every
     job and the comparison did, else FAILED."""
@@ -103,9 +105,11 @@ def end_sweep(config: DictConfig, jobs: list[tuple[str, str]], parent: str | Non
         return
     ok = False
     try:
-        if config.compare.after_sweep:
-            comparison.run(config, sweep=sweep_id(config.hydra.sweep.dir), jobs=jobs)
+        spec = comparison_spec(config)
+        if spec.options.after_sweep:
+            comparison.run(spec, sweep=sweep_id(config.hydra.sweep.dir), jobs=jobs)
         ok = jobs_ok
     finally:
         if parent is not None:
-            MlflowClient(tracking_uri(config)).set_terminated(parent, "FINISHED" if ok else "FAILED")
+            parent.heartbeat.__exit__()
+            parent.client.set_terminated(parent.run_id, "FINISHED" if ok else "FAILED")

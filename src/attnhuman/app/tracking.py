@@ -1,100 +1,80 @@
-"""MLflow: the store, finding a finished job, and :class:`RunLog`, the one sink a run writes through.
-
-The default store is ``sqlite:///<project>/mlruns/mlflow.db`` (``mlflow.tracking_uri``;
-``$MLFLOW_TRACKING_URI`` wins), where ``<project>`` is the folder holding the ``conf/`` of the
-command that runs (editable or not), else the working directory.
-"""
+"""MLflow: the store (:class:`attnhuman.app.spec.Tracking` says which), finding a finished job, and :class:`RunLog`,
+the one sink a run writes through."""
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import sqlite3
 import time
 from pathlib import Path
 
 import pandas as pd
 from filelock import FileLock, Timeout
-from hydra.core.hydra_config import HydraConfig
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
 
+from attnhuman.app.spec import Tracking
 from attnhuman.errors import DataError
+from attnhuman.metrics import depth, layer
 from attnhuman.reporting.figures import save
 
 log = logging.getLogger(__name__)
+SWEEP_TAG = "sweep"                   # tags.kind of a sweep's parent run
+COMPARISON_TAG = "comparison"         # tags.kind of a comparison run
 MAX_PARAMS = 100                      # MLflow's limit of params per log_batch call
 MAX_METRICS = 1000                    # and of metrics
 # the UI opens the experiment on its runs (model development), not on the GenAI dashboard
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
 
 
-def layer_key(key: str) -> str:
-    """The metric of a per-layer curve: step = layer index."""
-    return f"layer/{key}"
-
-
-def depth_key(key: str) -> str:
-    """The same curve over relative depth: step = round(100 * layer / (layers - 1)), to overlay models of any depth."""
-    return f"depth/{key}"
-
-
-def project_root() -> Path:
-    """The folder above the primary config's ``conf/`` (Hydra's config source), else the working directory."""
-    if HydraConfig.initialized():
-        for source in HydraConfig.get().runtime.config_sources:
-            if source.schema == "file" and source.provider == "main":
-                return Path(source.path).resolve().parent
-    return Path.cwd()
-
-
-def tracking_uri(cfg: DictConfig) -> str:
-    return (os.environ.get("MLFLOW_TRACKING_URI") or cfg.mlflow.tracking_uri
-            or f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}")
-
-
-def _artifact_location(cfg: DictConfig, uri: str) -> str | None:
-    if cfg.mlflow.artifact_location:
-        return str(cfg.mlflow.artifact_location)
-    if uri.startswith("sqlite:///"):
-        return (Path(uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri()
+def _artifact_location(tracking: Tracking) -> str | None:
+    if tracking.artifact_location:
+        return tracking.artifact_location
+    if tracking.uri.startswith("sqlite:///"):
+        return (Path(tracking.uri[len("sqlite:///"):]).parent / "artifacts").resolve().as_uri()
     return None
 
 
-def prepare_store(cfg: DictConfig) -> str:
-    """Create the store (and its schema) and the experiment if needed; returns the experiment id.
+_PREPARED: dict[Tracking, str] = {}       # stores this process has prepared: their experiment ids
+
+
+def prepare_store(tracking: Tracking) -> str:
+    """Create the store (and its schema) and the experiment if needed, once per process; returns the experiment id.
 
     A SQLite store is created and migrated once, under a file lock beside it, in WAL mode (readers never
     block the writer), so that parallel jobs starting together on a new store never race.
     """
-    uri = tracking_uri(cfg)
+    if tracking in _PREPARED:
+        return _PREPARED[tracking]
+    uri = tracking.uri
     try:
         if uri.startswith("sqlite:///"):
             path = Path(uri[len("sqlite:///"):])
             path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(f"{path}.lock", timeout=300):
-                experiment_id = _experiment(MlflowClient(uri), cfg)
+                experiment_id = _experiment(MlflowClient(uri), tracking)
                 with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
                     db.execute("PRAGMA journal_mode=WAL")
-                return experiment_id
-        return _experiment(MlflowClient(uri), cfg)
+        else:
+            experiment_id = _experiment(MlflowClient(uri), tracking)
     except (OSError, MlflowException, sqlite3.Error, Timeout) as e:
         raise DataError(f"MLflow store {uri} cannot be opened or created ({type(e).__name__}: "
                         f"{str(e).splitlines()[0][:300]}). Make its folder writable, or set mlflow.tracking_uri "
                         "(or $MLFLOW_TRACKING_URI) to another store.") from e
+    _PREPARED[tracking] = experiment_id
+    return experiment_id
 
 
-def _experiment(client: MlflowClient, cfg: DictConfig) -> str:
+def _experiment(client: MlflowClient, tracking: Tracking) -> str:
     """The experiment's id, created as a model-development experiment if needed (another writer may win)."""
-    experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+    experiment = client.get_experiment_by_name(tracking.experiment)
     if experiment is None:
         try:
-            return client.create_experiment(cfg.mlflow.experiment, artifact_location=_artifact_location(
-                cfg, client.tracking_uri), tags=EXPERIMENT_TAGS)
+            return client.create_experiment(tracking.experiment, artifact_location=_artifact_location(tracking),
+                                            tags=EXPERIMENT_TAGS)
         except MlflowException:               # created meanwhile by another process (tracking server)
-            experiment = client.get_experiment_by_name(cfg.mlflow.experiment)
+            experiment = client.get_experiment_by_name(tracking.experiment)
             if experiment is None:
                 raise
     for key, value in EXPERIMENT_TAGS.items():
@@ -110,7 +90,7 @@ def sweep_id(sweep_dir: str) -> str:
 
 def sweep_parent(client: MlflowClient, experiment_id: str, sweep: str) -> str | None:
     """The parent run of a sweep (``tags.kind = 'sweep'``), which its job and comparison runs hang under."""
-    found = client.search_runs([experiment_id], f"tags.kind = 'sweep' and tags.sweep = '{sweep}'", max_results=1)
+    found = client.search_runs([experiment_id], f"tags.kind = '{SWEEP_TAG}' and tags.sweep = '{sweep}'", max_results=1)
     return found[0].info.run_id if found else None
 
 
@@ -155,8 +135,8 @@ class RunLog:
         """A per-layer metric, twice: ``layer/<key>`` (step = layer) and ``depth/<key>`` (step = percent of depth)."""
         now = int(time.time() * 1000)
         last = max(len(values) - 1, 1)
-        metrics = [Metric(layer_key(key), float(v), now, step) for step, v in enumerate(values)]
-        metrics += [Metric(depth_key(key), float(v), now, round(100 * step / last)) for step, v in enumerate(values)]
+        metrics = [Metric(layer(key), float(v), now, step) for step, v in enumerate(values)]
+        metrics += [Metric(depth(key), float(v), now, round(100 * step / last)) for step, v in enumerate(values)]
         for start in range(0, len(metrics), MAX_METRICS):
             self.client.log_batch(self.run_id, metrics=metrics[start:start + MAX_METRICS])
 

@@ -1,5 +1,5 @@
-"""Where a run's attention comes from: one small interface, ``source.load(corpus) -> SourceOutput``,
-``source.fingerprint()`` and ``source.agree(decision)`` (one decision shared by every process of a job).
+"""Where a run's attention comes from: the contract of an attention source (:class:`AttentionSource`, what the
+application calls; README, "Add an attention source") and its output.
 
 - :class:`ReleasedSource` (here, torch-free): a released attention file (packed ``.npz`` or native folder);
 - :class:`~attnhuman.attention.extraction.model_source.ModelSource`: a causal LM run with transformers;
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol, TypeVar, runtime_checkable
 
 from attnhuman import identity
 from attnhuman.attention.store import AttentionStore, load_attention
@@ -25,6 +26,28 @@ class SourceOutput:
     metrics: dict = field(default_factory=dict)
 
 
+Decision = TypeVar("Decision")
+
+
+@runtime_checkable
+class AttentionSource(Protocol):
+    """A run's word-level attention on the corpus' cell index, with its provenance."""
+
+    def unavailable(self, here: bool = True) -> list[str]:
+        """What is missing to run this source (a checkpoint; with ``here``, room on this machine for its weights),
+        found without reading any weights, before any run exists."""
+
+    def fingerprint(self) -> str:
+        """What the attention will be, without the corpus (the data's fingerprint covers it): a digest of the
+        released file, or of the weights, tokenizer, prefix, dtype, measure and extraction code."""
+
+    def load(self, corpus: Corpus) -> SourceOutput:
+        """The attention (None on a tensor-parallel rank other than 0), provenance tags and cost metrics."""
+
+    def agree(self, decision: Decision) -> Decision:
+        """One decision shared by every process of a job (rank 0's), such as skipping it."""
+
+
 @dataclass(frozen=True)
 class ReleasedSource:
     """Attention released by a paper's authors, validated against the corpus on import."""
@@ -37,7 +60,7 @@ class ReleasedSource:
             raise DataError(f"attention input {self.path} does not exist: give a packed .npz file or a folder "
                             "of native '*layer<k>.npy' files (source.path), or source.root.")
 
-    def problems(self, here: bool = True) -> list[str]:
+    def unavailable(self, here: bool = True) -> list[str]:
         """Nothing is missing: a released file that does not exist is refused when the source is built."""
         return []
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from attnhuman import metrics
 from attnhuman.attention.store import AttentionStore, load_packed
 from attnhuman.errors import DataError
 
@@ -57,6 +58,11 @@ class Run:
         return self.params.get("measure.name", "weights")
 
     @property
+    def code_digest(self) -> str:
+        """The digest of the code that computed the run's numbers (runs before it was recorded: ``-``)."""
+        return self.tags.get("code_digest", "-")
+
+    @property
     def training_step(self) -> int | None:
         """The training step of a checkpoint revision (``model=hub model.revision=step1000``), else None."""
         step = self.params.get("training_step")
@@ -70,14 +76,14 @@ class Run:
 
     @cached_property
     def store(self) -> AttentionStore:
-        return load_packed(self.fetch("attention/attention.npz"))
+        return load_packed(self.fetch(metrics.ATTENTION))
 
     def r2(self, group: str) -> pd.DataFrame:
         """``(subjects, layers)`` per-subject R2 of the paper-faithful score."""
         try:
-            path = self.fetch(f"tables/r2_{group}.csv")
+            path = self.fetch(metrics.r2_table(group))
         except Exception as e:
-            raise DataError(f"run {self.label} ({self.run_id}) has no tables/r2_{group}.csv: the comparison needs "
+            raise DataError(f"run {self.label} ({self.run_id}) has no {metrics.r2_table(group)}: the comparison needs "
                             "runs scored with the paper-faithful default (analysis.score=insample, "
                             "predictors=heads); select such runs with compare.filter.") from e
         return pd.read_csv(path, index_col="subject")

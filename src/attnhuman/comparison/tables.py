@@ -1,17 +1,68 @@
-"""The comparison's tables: the paper's cross-run analyses (docs/method.md sections 6-9) over paired runs."""
+"""The comparison's tables: the paper's cross-run analyses (docs/method.md, "General attention divergence",
+"Trivial pattern reliance", "Statistics", "fMRI") over paired runs, as one typed value."""
 from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from attnhuman import metrics
 from attnhuman.analysis import stats
+from attnhuman.analysis.bias import head_count_bias
 from attnhuman.analysis.divergence import head_mean, quarters, run_divergence, sentence_divergence
+from attnhuman.analysis.trivial import human_table
 from attnhuman.attention.extraction.measures import MEASURES
 from attnhuman.comparison import paper
 from attnhuman.comparison.runs import Pair, Run
+from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
+from attnhuman.humans.cohort import Cohort
 
 DIVERGENCE_METRICS = ("js", "sym_kl")
+
+
+@dataclass
+class ComparisonTables:
+    """Every table of a comparison run, each written as ``tables/<field>.csv``. ``measures`` needs runs only; the
+    paper's tables need saccade cohorts (None for data without them, such as GECO)."""
+
+    measures: pd.DataFrame
+    resemblance: pd.DataFrame | None = None
+    divergence: pd.DataFrame | None = None
+    trivial_humans: pd.DataFrame | None = None
+    trivial_differences: pd.DataFrame | None = None
+    layer_tests: pd.DataFrame | None = None
+    group_tests: pd.DataFrame | None = None
+    correlations: pd.DataFrame | None = None
+    head_count_bias: pd.DataFrame | None = None
+
+    def write(self, folder: Path) -> list[Path]:
+        """Every table present as ``folder/<name>.csv`` (``trivial_humans`` keeps its group index)."""
+        folder.mkdir(parents=True, exist_ok=True)
+        written = []
+        for f in dataclasses.fields(self):
+            table = getattr(self, f.name)
+            if table is not None:
+                table.to_csv(folder / f"{f.name}.csv", index=f.name == "trivial_humans")
+                written.append(folder / f"{f.name}.csv")
+        return written
+
+
+def comparison_tables(runs: list[Run], pairs: list[Pair], groups: list[str], corpus: Corpus,
+                      cohorts: dict[str, dict[str, Cohort]], alpha: float, extrapolate_to: float) -> ComparisonTables:
+    """The paper's tables over ``runs`` and their ``pairs``; ``cohorts``: ``{source: {group: Cohort}}``, the real
+    readers first (the head-count bias uses every source)."""
+    real = next(iter(cohorts.values()))
+    widest = max(runs, key=lambda r: (r.measure == "weights", r.prefix == "none", r.heads))
+    return ComparisonTables(
+        measures=measures_table(runs, groups), resemblance=resemblance_table(runs, groups),
+        divergence=divergence_table(pairs), trivial_humans=human_table(real, corpus.n_words),
+        trivial_differences=trivial_difference_table(pairs), layer_tests=layer_test_table(pairs, groups, alpha),
+        group_tests=group_test_table(runs, groups), correlations=correlation_table(runs, groups, extrapolate_to),
+        head_count_bias=head_count_bias(corpus, cohorts, {widest.label: widest.store}))
 
 
 def divergence_table(pairs: list[Pair]) -> pd.DataFrame:
@@ -41,17 +92,17 @@ def resemblance_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
         fmri_reported = paper.FMRI.get((run.model, run.size, run.tuning)) if run.prefix == "none" else None
         row = dict(run=run.label, model=run.model, size=run.size, tuning=run.tuning, prefix=run.prefix,
                    source=run.source, stage=run.stage, parameters=run.parameters, layers=run.layers,
-                   training_step=run.training_step,
-                   ntp_loss=run.metrics.get("ntp_loss"), ntp_loss_per_len=run.metrics.get("ntp_loss_per_len"),
+                   training_step=run.training_step, code_digest=run.code_digest,
+                   ntp_loss=run.metrics.get(metrics.NTP_LOSS), ntp_loss_per_len=run.metrics.get(metrics.NTP_LOSS_PER_LEN),
                    paper_ntp_loss_per_len=reported[0] if reported else None)
-        trivial = run.curve("trivial_r2")
+        trivial = run.curve(metrics.TRIVIAL_R2)
         row["trivial_r2_mean"] = float(np.nanmean(trivial)) if trivial is not None else None
         for i, g in enumerate(groups):
-            row.update({f"resemblance_{g}": run.metrics.get(f"resemblance_{g}"),
+            row.update({f"resemblance_{g}": run.metrics.get(metrics.resemblance(g)),
                         f"paper_resemblance_{g}": reported[1 + i] if reported and g in ("L1", "L2") else None,
-                        f"best_layer_{g}": run.metrics.get(f"best_layer_{g}"),
-                        f"ceiling_{g}": run.metrics.get(f"ceiling_{g}"),
-                        f"fmri_resemblance_{g}": run.metrics.get(f"fmri_resemblance_{paper.FMRI_REGION}_{g}"),
+                        f"best_layer_{g}": run.metrics.get(metrics.best_layer(g)),
+                        f"ceiling_{g}": run.metrics.get(metrics.ceiling(g)),
+                        f"fmri_resemblance_{g}": run.metrics.get(metrics.fmri_resemblance(paper.FMRI_REGION, g)),
                         f"paper_fmri_resemblance_{g}": fmri_reported[i] if fmri_reported and i < 2 else None})
         rows.append(row)
     return pd.DataFrame(rows)
@@ -91,7 +142,7 @@ def group_test_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
         values = {}
         for g in ("L1", "L2"):
             r2 = run.r2(g).to_numpy()
-            values[g] = 100 * r2[:, int(run.metrics[f"best_layer_{g}"])] / run.metrics[f"ceiling_{g}"]
+            values[g] = 100 * r2[:, int(run.metrics[metrics.best_layer(g)])] / run.metrics[metrics.ceiling(g)]
         rows.append(dict(run=run.label, **stats.independent_test(values["L1"], values["L2"])))
     table = pd.DataFrame(rows)
     table["p_bonf"] = np.minimum(table["p_val"] * len(table), 1.0)
@@ -103,14 +154,14 @@ def correlation_table(runs: list[Run], groups: list[str], target: float) -> pd.D
     """Loss vs resemblance (plain runs with a loss) and resemblance vs log10(parameters) (pretrained, plain)."""
     plain = [r for r in runs if r.prefix == "none"]
     rows = []
-    for y_name, metric in (("resemblance", "resemblance_{g}"),
-                           ("fmri_resemblance", f"fmri_resemblance_{paper.FMRI_REGION}_{{g}}")):
+    for y_name, metric in (("resemblance", metrics.resemblance),
+                           ("fmri_resemblance", lambda g: metrics.fmri_resemblance(paper.FMRI_REGION, g))):
         for g in groups:
-            key = metric.format(g=g)
-            with_loss = [r for r in plain if key in r.metrics and "ntp_loss_per_len" in r.metrics]
-            x = [r.metrics["ntp_loss_per_len"] for r in with_loss]
+            key = metric(g)
+            with_loss = [r for r in plain if key in r.metrics and metrics.NTP_LOSS_PER_LEN in r.metrics]
+            x = [r.metrics[metrics.NTP_LOSS_PER_LEN] for r in with_loss]
             y = [r.metrics[key] for r in with_loss]
-            rows.append(dict(x="ntp_loss_per_len", y=y_name, group=g, runs=", ".join(r.label for r in with_loss),
+            rows.append(dict(x=metrics.NTP_LOSS_PER_LEN, y=y_name, group=g, runs=", ".join(r.label for r in with_loss),
                              **stats.correlation(x, y),
                              paper_r=paper.CORRELATIONS.get(("ntp_loss_per_len", y_name, g))))
             pretrained = [r for r in plain if r.stage == "pretrained" and key in r.metrics]
@@ -128,7 +179,7 @@ def trivial_difference_table(pairs: list[Pair]) -> pd.DataFrame:
     for pair in pairs:
         if pair.kind not in ("scaling", "tuning"):
             continue
-        a, b = pair.a.curve("trivial_r2"), pair.b.curve("trivial_r2")
+        a, b = pair.a.curve(metrics.TRIVIAL_R2), pair.b.curve(metrics.TRIVIAL_R2)
         if a is None or b is None:
             continue
         for q, (qa, qb) in enumerate(zip(np.array_split(a, 4), np.array_split(b, 4))):
@@ -146,12 +197,12 @@ def measures_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
     for run in runs:
         row = dict(model=f"{run.model}-{run.size}-{run.tuning}-{run.prefix}", measure=run.measure, run=run.label)
         for g in groups:
-            row.update({f"resemblance_{g}": run.metrics.get(f"resemblance_{g}"),
-                        f"best_layer_{g}": run.metrics.get(f"best_layer_{g}"),
-                        f"ceiling_{g}": run.metrics.get(f"ceiling_{g}"),
-                        f"wi_best_rho_{g}": run.metrics.get(f"wi_best_rho_{g}"),
-                        f"wi_best_layer_{g}": run.metrics.get(f"wi_best_layer_{g}"),
-                        f"wi_ceiling_{g}": run.metrics.get(f"wi_ceiling_{g}")})
+            row.update({f"resemblance_{g}": run.metrics.get(metrics.resemblance(g)),
+                        f"best_layer_{g}": run.metrics.get(metrics.best_layer(g)),
+                        f"ceiling_{g}": run.metrics.get(metrics.ceiling(g)),
+                        f"wi_best_rho_{g}": run.metrics.get(metrics.wi_best_rho(g)),
+                        f"wi_best_layer_{g}": run.metrics.get(metrics.wi_best_layer(g)),
+                        f"wi_ceiling_{g}": run.metrics.get(metrics.wi_ceiling(g))})
         rows.append(row)
     table = pd.DataFrame(rows)
     if table.empty:

@@ -1,8 +1,8 @@
 """A corpus read by people, from tables (``data=word_measures``, ``geco``, ``eyelink``): units with their words,
 subjects in named groups, each subject's measure per word and, where a fixation report is given, saccade cohorts.
 
-The interface is Reading Brain's (``corpus()``, ``cohorts(corpus, groups)``, ``fingerprint()``, ``provenance()``)
-plus ``word_measures(corpus, groups)``; what a job analyses follows from what the corpus holds.
+A source of human data (:class:`attnhuman.humans.source.HumanData`); what a job analyses follows from what the corpus
+holds.
 """
 from __future__ import annotations
 
@@ -16,7 +16,16 @@ from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort, Exclusion, ExclusionReport
 from attnhuman.humans.fixations import saccade_cohort, saccade_counts
-from attnhuman.humans.word_table import WordMeasures, WordReading, read_tables, sample_units, word_reading
+from attnhuman.humans.word_table import (
+    FIELDS,
+    WordMeasures,
+    WordReading,
+    columns_of,
+    header,
+    read_tables,
+    sample_units,
+    word_reading,
+)
 
 TABLES = ("*.csv", "*.csv.gz", "*.parquet")
 FIXATION_FIELDS = ("subject", "unit", "order", "word")
@@ -52,9 +61,20 @@ class ReadingTables:
 
     has_fmri = False
 
-    def problems(self, groups) -> list[str]:
-        missing = [str(p) for p in [*self.tables, *([self.fixations] if self.fixations else [])] if not p.is_file()]
-        return [f"reading data file(s) missing: {missing}"] if missing else []
+    def missing(self, groups) -> list[str]:
+        """Files that are not there, and tables without the named columns (their headers only are read)."""
+        absent = [str(p) for p in [*self.tables, *([self.fixations] if self.fixations else [])] if not p.is_file()]
+        if absent:
+            return [f"reading data file(s) missing: {absent}"]
+        problems = []
+        checks = [(p, self.columns, FIELDS) for p in self.tables]
+        checks += [(self.fixations, self.fixation_columns, FIXATION_FIELDS)] if self.fixations else []
+        for path, columns, fields in checks:
+            try:
+                columns_of(path, header(path), columns, self.subject_pattern, fields)
+            except DataError as e:
+                problems.append(str(e))
+        return problems
 
     def fingerprint(self) -> str:
         """What the data is: the tables' names and contents, and the unit sample."""
@@ -95,4 +115,8 @@ class ReadingTables:
 
     def word_measures(self, corpus: Corpus, groups) -> dict[str, WordMeasures]:
         return {g: m for g, m in self.reading.measures.items() if g in groups}
+
+    def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict:
+        """None: reading tables hold no fMRI."""
+        return {}
 

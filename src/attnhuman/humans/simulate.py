@@ -343,7 +343,7 @@ class Simulation:
 
     has_fmri = False
 
-    def problems(self, groups) -> list[str]:
+    def missing(self, groups) -> list[str]:
         """Nothing is missing: the corpus and reference were read when the simulation was configured."""
         return []
 
@@ -362,6 +362,10 @@ class Simulation:
 
     def word_measures(self, corpus: Corpus, groups) -> dict:
         """None: the simulated readers make saccades, not reading times."""
+        return {}
+
+    def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict:
+        """None: simulated readers have no brain."""
         return {}
 
     def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:

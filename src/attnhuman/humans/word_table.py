@@ -53,6 +53,36 @@ def _read(path: Path, usecols=None) -> pd.DataFrame:
         raise DataError(f"{path}: cannot be read as a table ({type(e).__name__}: {str(e)[:200]}).") from e
 
 
+def header(path: Path) -> list[str]:
+    """A table's column names, read without its rows."""
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet
+            return list(pyarrow.parquet.read_schema(path).names)
+        return list(pd.read_csv(path, nrows=0).columns)
+    except (OSError, ValueError, EOFError) as e:
+        raise DataError(f"{path}: cannot be read as a table ({type(e).__name__}: {str(e)[:200]}).") from e
+
+
+def columns_of(path: Path, names: list[str], columns: dict, subject_pattern: str = r"^([^-_.]+)",
+               fields: tuple[str, ...] = FIELDS) -> dict[str, str]:
+    """``{field: column}`` of a table with column ``names``: where each of ``fields`` (and ``group`` when named) is;
+    the subject ``from_filename`` is the column ``__subject``. A missing column or a file name that does not match
+    ``subject_pattern`` stops naming the file and its columns."""
+    wanted = {f: columns.get(f) for f in (*fields, "group") if columns.get(f)}
+    if wanted.get("subject") == FROM_FILENAME:
+        if not re.search(subject_pattern, path.name):
+            raise DataError(f"{path}: its name does not match data.subject_pattern={subject_pattern!r}, "
+                            "which gives the subject id when data.columns.subject=from_filename.")
+        wanted["subject"] = "__subject"
+    missing = [f"{c} (data.columns.{f})" for f, c in wanted.items() if c not in names and c != "__subject"]
+    missing += [f"data.columns.{f}" for f in fields if f not in wanted]
+    if missing:
+        raise DataError(f"{path}: no column {', '.join(missing)}; its columns are {list(names)[:20]}. "
+                        "Name the columns in data.columns.")
+    return wanted
+
+
 def read_tables(paths: list[Path], columns: dict, subject_pattern: str = r"^([^-_.]+)",
                 fields: tuple[str, ...] = FIELDS) -> pd.DataFrame:
     """The tables as one frame with the columns ``fields`` (``subject, unit, word_index, word, measure``), ``file``
@@ -62,19 +92,9 @@ def read_tables(paths: list[Path], columns: dict, subject_pattern: str = r"^([^-
     frames = []
     for path in paths:
         table = _read(path)
-        wanted = {f: columns.get(f) for f in (*fields, "group") if columns.get(f)}
-        if wanted.get("subject") == FROM_FILENAME:
-            found = re.search(subject_pattern, path.name)
-            if not found:
-                raise DataError(f"{path}: its name does not match data.subject_pattern={subject_pattern!r}, "
-                                "which gives the subject id when data.columns.subject=from_filename.")
-            table["__subject"] = found.group(1)
-            wanted["subject"] = "__subject"
-        missing = [f"{c} (data.columns.{f})" for f, c in wanted.items() if c not in table.columns]
-        missing += [f"data.columns.{f}" for f in fields if f not in wanted]
-        if missing:
-            raise DataError(f"{path}: no column {', '.join(missing)}; its columns are {list(table.columns)[:20]}. "
-                            "Name the columns in data.columns.")
+        wanted = columns_of(path, list(table.columns), columns, subject_pattern, fields)
+        if wanted.get("subject") == "__subject":
+            table["__subject"] = re.search(subject_pattern, path.name).group(1)
         frame = table[list(wanted.values())].set_axis(list(wanted), axis=1)
         frames.append(frame.assign(file=str(path), row=np.arange(len(frame)) + 2))   # +2: the header, 1-based lines
     return pd.concat(frames, ignore_index=True)

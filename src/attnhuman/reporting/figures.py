@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
@@ -12,8 +13,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from scipy.stats import spearmanr  # noqa: E402
 
+from attnhuman import metrics  # noqa: E402
 from attnhuman.analysis.resemblance import GroupResemblance  # noqa: E402
 from attnhuman.comparison.paper import FMRI_REGION  # noqa: E402
+
+if TYPE_CHECKING:                                 # a job draws its figures without the comparison's libraries
+    from attnhuman.comparison.tables import ComparisonTables
 
 GROUP_COLORS = {"L1": "tab:blue", "L2": "tab:orange"}
 STRIP_WORDS = 30          # words shown in a word-importance example strip
@@ -177,7 +182,7 @@ def _training(runs, groups: list[str]) -> plt.Figure | None:
     for name, points in series.items():
         points.sort(key=lambda r: r.training_step)
         for g in groups:
-            ax.plot([r.training_step for r in points], [r.metrics[f"resemblance_{g}"] for r in points], "o-",
+            ax.plot([r.training_step for r in points], [r.metrics[metrics.resemblance(g)] for r in points], "o-",
                     color=GROUP_COLORS.get(g), label=f"{name} {g}")
     ax.set_xscale("symlog", linthresh=1000)
     ax.set(xlabel="training step (checkpoint revision)", ylabel="human resemblance (%)",
@@ -235,14 +240,14 @@ def _quarter_bars(table: pd.DataFrame, kind: str, title: str) -> plt.Figure | No
     return fig
 
 
-def comparison_figures(runs, pairs, tables: dict[str, pd.DataFrame], groups: list[str], metric: str,
+def comparison_figures(runs, pairs, tables: ComparisonTables, groups: list[str], metric: str,
                        folder: Path) -> list[FigureNote]:
     """The paper's Figures 2-9, 11, 13, 15, 16 for the runs present; a note for each one not drawable."""
     notes = []
-    divergence = tables["divergence"]
+    divergence = tables.divergence
     plain = [r for r in runs if r.prefix == "none"]
     pretrained = [r for r in plain if r.stage == "pretrained"]
-    correlations = tables["correlations"]
+    correlations = tables.correlations
 
     def fit_of(x: str, y: str) -> dict:
         rows = correlations[(correlations.x == x) & (correlations.y == y) & correlations.slope.notna()]
@@ -265,59 +270,61 @@ def comparison_figures(runs, pairs, tables: dict[str, pd.DataFrame], groups: lis
         f"{metric} divergence between plain and instruction-prefixed input of one model (solid), "
         "and the noise-prefix control (dashed).", "needs a plain run and a prefixed run of one model")
     add("5", "fig5_loss_vs_resemblance.png",
-        _scatter([(r.label, r.metrics["ntp_loss_per_len"], r.metrics[f"resemblance_{g}"], g)
-                  for r in plain if "ntp_loss_per_len" in r.metrics for g in groups],
+        _scatter([(r.label, r.metrics[metrics.NTP_LOSS_PER_LEN], r.metrics[metrics.resemblance(g)], g)
+                  for r in plain if metrics.NTP_LOSS_PER_LEN in r.metrics for g in groups],
                  "NTP loss per token / length", "human resemblance (%)", "Loss vs human resemblance"),
         "Per-token NTP loss (paper scale) against the maximum layerwise resemblance, each plain run and group.",
         "needs plain runs of models run by attnhuman (released attention has no loss)")
     add("6", "fig6_layerwise_resemblance.png",
-        _curves([(r.label, np.stack([100 * r.r2(g).to_numpy().mean(axis=0) / r.metrics[f"ceiling_{g}"]
+        _curves([(r.label, np.stack([100 * r.r2(g).to_numpy().mean(axis=0) / r.metrics[metrics.ceiling(g)]
                                      for g in groups])) for r in pretrained], groups,
                 "human resemblance (% of ceiling)", "Layerwise resemblance"),
         "Layerwise resemblance (% of the ceiling) of the pretrained models on plain input.",
         "needs a plain run of a pretrained model")
     add("7", "fig7_scaling_resemblance.png",
-        _scatter([(r.label, r.parameters, r.metrics[f"resemblance_{g}"], g) for r in pretrained for g in groups],
+        _scatter([(r.label, r.parameters, r.metrics[metrics.resemblance(g)], g) for r in pretrained for g in groups],
                  "parameters (log scale)", "human resemblance (%)", "Scaling and human resemblance", logx=True,
                  fit=fit_of("log10_parameters", "resemblance")),
         "Maximum layerwise resemblance against model size, with the least-squares line in log10(parameters).",
         "needs plain runs of pretrained models")
-    trivial_diff = tables["trivial_differences"]
+    trivial_diff = tables.trivial_differences
     add("8", "fig8_trivial_scaling.png", _quarter_bars(trivial_diff, "scaling", "Trivial-pattern reliance: scaling"),
         "Relative change of trivial-pattern reliance per layer quarter from the smaller to the larger model.",
         "needs two sizes of one model")
     add("9", "fig9_trivial_tuning.png", _quarter_bars(trivial_diff, "tuning", "Trivial-pattern reliance: tuning"),
         "Relative change of trivial-pattern reliance per layer quarter from the pretrained to the tuned model.",
         "needs a pretrained and an instruction-tuned run of one family and size")
-    trivial = [(r.label, c) for r in plain if (c := r.curve("trivial_r2")) is not None]
+    trivial = [(r.label, c) for r in plain if (c := r.curve(metrics.TRIVIAL_R2)) is not None]
     add("11", "fig11_trivial_layerwise.png", _curves(trivial, ["all"], "trivial-pattern R2 (mean over heads)",
                                                      "Layerwise trivial-pattern reliance"),
         "Mean R2 over heads of each layer's attention regressed on the start/previous/self patterns.",
         "needs runs that logged trivial_r2")
-    fmri_key = f"fmri_resemblance_{FMRI_REGION}"
+    def fmri_key(g: str) -> str:
+        return metrics.fmri_resemblance(FMRI_REGION, g)
+
     add("13", "fig13_loss_vs_fmri.png",
-        _scatter([(r.label, r.metrics["ntp_loss_per_len"], r.metrics[f"{fmri_key}_{g}"], g) for r in plain
-                  for g in groups if "ntp_loss_per_len" in r.metrics and f"{fmri_key}_{g}" in r.metrics],
+        _scatter([(r.label, r.metrics[metrics.NTP_LOSS_PER_LEN], r.metrics[fmri_key(g)], g) for r in plain
+                  for g in groups if metrics.NTP_LOSS_PER_LEN in r.metrics and fmri_key(g) in r.metrics],
                  "NTP loss per token / length", f"fMRI resemblance, {FMRI_REGION} (%)", "Loss vs fMRI resemblance"),
         f"Per-token NTP loss against the maximum layerwise fMRI resemblance ({FMRI_REGION} region).",
         "needs plain runs with a loss and fMRI metrics")
     fmri_curves = []
     for r in pretrained:
-        curves = [r.curve(f"fmri_r2_{FMRI_REGION}_{g}") for g in groups]
+        curves = [r.curve(metrics.fmri_r2(FMRI_REGION, g)) for g in groups]
         if all(c is not None for c in curves):
-            fmri_curves.append((r.label, np.stack([100 * c / r.metrics[f"fmri_ceiling_{FMRI_REGION}_{g}"]
+            fmri_curves.append((r.label, np.stack([100 * c / r.metrics[metrics.fmri_ceiling(FMRI_REGION, g)]
                                                    for c, g in zip(curves, groups)])))
     add("15", "fig15_fmri_layerwise.png", _curves(fmri_curves, groups, "fMRI resemblance (% of ceiling)",
                                                   f"Layerwise fMRI resemblance ({FMRI_REGION})"),
         f"Layerwise fMRI resemblance ({FMRI_REGION} region) of the pretrained models on plain input.",
         "needs plain runs of pretrained models with fMRI metrics")
     add("16", "fig16_fmri_scaling.png",
-        _scatter([(r.label, r.parameters, r.metrics[f"{fmri_key}_{g}"], g) for r in pretrained for g in groups
-                  if f"{fmri_key}_{g}" in r.metrics], "parameters (log scale)", "fMRI resemblance (%)",
+        _scatter([(r.label, r.parameters, r.metrics[fmri_key(g)], g) for r in pretrained for g in groups
+                  if fmri_key(g) in r.metrics], "parameters (log scale)", "fMRI resemblance (%)",
                  "Scaling and fMRI resemblance", logx=True, fit=fit_of("log10_parameters", "fmri_resemblance")),
         "Maximum layerwise fMRI resemblance against model size, with the least-squares line.",
         "needs plain runs of pretrained models with fMRI metrics")
-    add("measures", "measures.png", _measures(tables["measures"], groups),
+    add("measures", "measures.png", _measures(tables.measures, groups),
         "Best-layer score of each attention measure (docs/method.md section 13) per model: saccade resemblance "
         "and word importance (black dash: the word-importance ceiling).",
         "needs runs of two or more attention measures (-m measure=weights,norm,...)")
@@ -325,7 +332,7 @@ def comparison_figures(runs, pairs, tables: dict[str, pd.DataFrame], groups: lis
         "Maximum layerwise resemblance against the training step of each checkpoint revision (model=hub "
         "model.revision=stepN), one line per model, prefix and group.",
         "needs two or more runs of one model at different training steps (stepN revisions)")
-    bias = tables["head_count_bias"]
+    bias = tables.head_count_bias
     add("bias", "head_count_bias.png", head_count_bias(bias) if not bias.empty else None,
         "Mean R2 against the number of heads used as predictors: random attention and random subsets of a real "
         "layer's heads, in-sample (solid) and cross-validated by sentence (dashed).", "needs human cohorts")

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from attnhuman.comparison import paper
+from attnhuman.comparison.tables import ComparisonTables
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -187,25 +188,30 @@ EXTRA_FIGURES = {"bias": "Head-count bias (not in the paper)", "steps": "Trainin
                  "measures": "Attention measures (not in the paper)"}
 
 
-def write_report(path: Path, runs, pairs, tables: dict[str, pd.DataFrame], figures, notes: list[str], options) -> None:
-    groups = [c[len("resemblance_"):] for c in tables["resemblance"].columns if c.startswith("resemblance_")]
+def write_report(path: Path, runs, pairs, tables: ComparisonTables, figures, notes: list[str],
+                 divergence_metric: str) -> None:
+    groups = [c[len("resemblance_"):] for c in tables.resemblance.columns if c.startswith("resemblance_")]
     kinds = sorted({p.kind for p in pairs})
+    codes = sorted({r.code_digest for r in runs})
     parts = [
         "# attnhuman comparison report", "",
-        f"{len(runs)} runs compared: " + ", ".join(f"`{r.label}`" for r in runs) + ".",
+        f"{len(runs)} runs compared: " + ", ".join(f"`{r.label}` (code {r.code_digest})" for r in runs) + ".",
+        (f"Code: every run was computed by the same code ({codes[0]})." if len(codes) == 1 else
+         f"Code: the runs were computed by {len(codes)} versions of the code ({', '.join(codes)}): their numbers "
+         "may differ for that reason alone."),
         f"Pairs found: {', '.join(f'{k} ({sum(p.kind == k for p in pairs)})' for k in kinds) or 'none'}.",
         "Human data: the public Reading Brain release has no per-subject saccade counts, so subjects are the proxy "
         "cohort (docs/method.md section 3); the paper used the true counts, so our ceilings and percentages differ from "
         "its values even for the same attention. Every table is a CSV next to this file; definitions are in "
         "docs/method.md of the attnhuman project.", "",
-        _resemblance(tables["resemblance"], groups),
-        _trivial_humans(tables["trivial_humans"]),
-        _divergence(tables["divergence"], options.divergence_metric),
-        _layer_tests(tables["layer_tests"]),
-        _group_tests(tables["group_tests"]),
-        _correlations(tables["correlations"]),
-        _trivial_models(tables["trivial_differences"]),
-        _bias(tables["head_count_bias"]),
+        _resemblance(tables.resemblance, groups),
+        _trivial_humans(tables.trivial_humans),
+        _divergence(tables.divergence, divergence_metric),
+        _layer_tests(tables.layer_tests),
+        _group_tests(tables.group_tests),
+        _correlations(tables.correlations),
+        _trivial_models(tables.trivial_differences),
+        _bias(tables.head_count_bias),
         "## Figures", "",
     ]
     for f in figures:

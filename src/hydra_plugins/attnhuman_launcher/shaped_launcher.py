@@ -23,7 +23,7 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLaunche
 
 from attnhuman.app.claims import ALIVE_SLURM_STATES
 from attnhuman.app.claims import slurm_state as _slurm_state
-from attnhuman.app.config import CompactDataError
+from attnhuman.app.errors import CompactDataError
 from attnhuman.app.resources import job_shape
 
 log = logging.getLogger(__name__)

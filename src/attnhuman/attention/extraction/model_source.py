@@ -82,7 +82,7 @@ class ModelSource:
         gpus = list(self.gpu_memory_gb) if self.gpu_memory_gb is not None else gpu_memory_gb()
         return place(self.spec.label, self.spec.parameters, self.dtype, gpus, ram_gb())
 
-    def problems(self, here: bool = True) -> list[str]:
+    def unavailable(self, here: bool = True) -> list[str]:
         """What is missing to run this source: its checkpoint, and (``here``: on this machine) room for its
         weights; found without reading them."""
         spec = self.spec

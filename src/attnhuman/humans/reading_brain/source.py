@@ -32,7 +32,7 @@ class ReadingBrain:
 
     has_fmri = True
 
-    def problems(self, groups) -> list[str]:
+    def missing(self, groups) -> list[str]:
         """The files the groups' cohorts need that are missing and will not be downloaded (data.download=false)."""
         needed = [TEXT_FILE, *(f"mean_saccade_num_{GROUP_FILE_SUFFIX[g]}.pkl" for g in groups if g in GROUP_FILE_SUFFIX)]
         missing = [name for name in needed if not self.release.has(name)]

@@ -1,0 +1,338 @@
+"""The job spec: one frozen value built from the composed config before any data is read. Everything below ``app/``
+receives it or its parts, never the config.
+
+A job's identity (``config_hash``) is built from an explicit allow-list of the settings that define its numbers
+(:data:`IDENTITY`), beside the contents of its data and of its attention input (their fingerprints) and the code that
+computes them. Every other setting is listed in :data:`NOT_IDENTITY`: where things are (their contents are
+fingerprinted), how fast, how a run is tracked. A new setting goes into one of the two on purpose:
+``tests/unit/test_spec.py`` checks that every key of ``conf/`` is in exactly one.
+
+Importing this module registers two config nodes whose values live in Python: ``analysis/schema``, the typed score
+options (:class:`attnhuman.analysis.options.ScoreOptions`) with their defaults plus ``groups`` and ``fmri``; and
+``readers/calibrated``, the simulated readers' calibrated parameters (:data:`attnhuman.humans.simulate.DEFAULT_GROUPS`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from attnhuman import identity
+from attnhuman.analysis.options import ScoreOptions
+from attnhuman.app.errors import CompactConfigError
+from attnhuman.app.factories import build, released_path
+from attnhuman.attention.extraction import measures
+from attnhuman.attention.models import hub
+from attnhuman.attention.models.location import Folder, parse
+from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.attention.source import AttentionSource
+from attnhuman.errors import ConfigError
+from attnhuman.humans.simulate import DEFAULT_GROUPS
+from attnhuman.humans.source import HumanData
+
+# What defines a job's numbers, per config group (and the resolved registry entry, see _identity).
+IDENTITY = {
+    "prefix": ("name", "text"),
+    "measure": ("name",),
+    "data": ("name", "subjects", "exclude_subjects", "corpus", "synthetic", "columns", "fixation_columns", "group",
+             "subject_pattern", "sample", "sample_seed"),
+    "source": ("name", "dtype", "seed"),
+    "analysis": (*(f.name for f in dataclasses.fields(ScoreOptions)), "groups", "fmri"),
+}
+# What does not: "" holds the top-level keys.
+NOT_IDENTITY = {
+    "": ("size", "tuning",               # resolved into the registry entry (the model part of the identity)
+         "rerun", "mlflow", "compare", "paths", "cluster", "hydra"),
+    "model": ("name", "family", "stage", "description", "default_size", "sizes",   # the resolved entry stands for them
+              "id", "revision"),        # model=hub: the weights are fingerprinted; a stepN revision is training_step
+    "prefix": ("released_file",),       # where released attention is: its contents are fingerprinted
+    "data": ("_target_", "root", "cache_dir", "download", "verify", "path", "ia_report", "fixation_report"),
+    "source": ("_target_", "path", "root",                      # the attention input: fingerprinted
+               "batch_size", "chunk_size", "device_map", "gpu_memory_gb", "tp_size", "one_process_per_shard",
+               "runs_model", "progress", "cache", "cache_dir",  # how fast, where: the same numbers
+               "trust_remote_code"),                            # permission to run the checkpoint's code
+    "measure": (),
+    "analysis": (),
+}
+PARAMS_LEFT_OUT = ("rerun", "mlflow", "compare", "hydra", "cluster")   # settings of how a job runs, not what it is
+DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
+DEFAULT_SOURCE = "hf"                   # runs with attention from another source carry its name in theirs
+DEFAULT_MEASURE = "weights"             # runs of another attention measure carry its name in theirs
+FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
+
+
+@dataclass
+class AnalysisSchema(ScoreOptions):
+    """The ``analysis`` config group: score options, the groups to compare, and the fMRI score."""
+
+    groups: list[str] = field(default_factory=lambda: ["L1", "L2"])
+    fmri: Any = True
+
+
+ConfigStore.instance().store(group="analysis", name="schema", node=AnalysisSchema, provider="attnhuman")
+ConfigStore.instance().store(group="readers", name="calibrated", provider="attnhuman",
+                             node={g: dataclasses.asdict(p) for g, p in DEFAULT_GROUPS.items()})
+
+
+@dataclass(frozen=True)
+class Prefix:
+    """The instruction read before each sentence (docs/method.md, "Prefixes"); ``released_file``: its released
+    attention file, if any."""
+
+    name: str
+    text: str
+    released_file: str | None = None
+
+
+@dataclass(frozen=True)
+class Tracking:
+    """Where runs are logged: the store (``$MLFLOW_TRACKING_URI`` wins over ``mlflow.tracking_uri``; default
+    ``sqlite:///<project>/mlruns/mlflow.db``), the experiment, and the many-writers settings."""
+
+    uri: str
+    experiment: str
+    artifact_location: str | None
+    heartbeat_s: float
+    stale_after_s: float
+
+
+@dataclass(frozen=True)
+class HumanSpec:
+    """What a run is scored against: the human-data source, the groups, the fMRI score and its identity."""
+
+    data: HumanData
+    data_name: str
+    groups: tuple[str, ...]
+    fmri: str | None            # None (off), "r2" or "legacy_pearson"
+    humans_hash: str            # the data settings but their location, and the analysis options
+    cache: Path                 # paths.cache: parsed human data is kept under <cache>/humans
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One job, validated: the model, its prefix and measure, where its attention comes from, the human data and
+    score options it is scored with, its name and identity, the params it logs and where."""
+
+    name: str
+    model: ModelSpec
+    prefix: Prefix
+    measure: str
+    source_name: str
+    source: AttentionSource
+    humans: HumanSpec
+    score: ScoreOptions
+    config_hash: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    training_step: int | None
+    rerun: bool
+    tracking: Tracking
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """``compare``: the comparison run's settings."""
+
+    after_sweep: bool
+    filter: str
+    reference: tuple[str, str]
+    divergence_metric: str
+    alpha: float
+    extrapolate_to: float
+
+
+@dataclass(frozen=True)
+class ComparisonSpec:
+    """One comparison run: the human data its runs were scored on, its options, where runs are."""
+
+    humans: HumanSpec
+    options: CompareOptions
+    params: dict[str, str]
+    tracking: Tracking
+
+
+def job_spec(cfg: DictConfig) -> JobSpec:
+    """The job ``cfg`` composes, checked: its registry entry, options, data and source (built, nothing read)."""
+    model = resolve_model(cfg)
+    score = score_options(cfg)
+    prefix = Prefix(**OmegaConf.to_container(cfg.prefix, resolve=True))
+    measure = measures.check(str(cfg.measure.name))
+    humans = humans_spec(cfg)
+    paths = OmegaConf.to_container(cfg.paths, resolve=True)
+    source = build(cfg.source, "source", spec=model, prefix=dataclasses.asdict(prefix), paths=paths, measure=measure)
+    step = hub.training_step(cfg.model.revision) if "id" in cfg.model else None
+    tree = _identity(cfg, model, step)
+    tags = {"model": model.model, "size": model.size, "tuning": model.tuning, "prefix": prefix.name,
+            "source": str(cfg.source.name), "family": model.family, "stage": model.stage}
+    return JobSpec(name=run_name(cfg, model, score), model=model, prefix=prefix, measure=measure,
+                   source_name=str(cfg.source.name), source=source, humans=humans, score=score,
+                   config_hash=identity.of_value(tree)[:16], params=flatten(job_config(cfg, model, step)), tags=tags,
+                   training_step=step, rerun=bool(cfg.rerun), tracking=tracking(cfg))
+
+
+def humans_spec(cfg: DictConfig) -> HumanSpec:
+    """The human data of ``cfg.data`` for ``cfg.analysis.groups`` (the data source built, nothing read)."""
+    tree = _identity_of(cfg, ("data", "analysis"))
+    return HumanSpec(data=build(cfg.data, "data"), data_name=str(cfg.data.name), groups=tuple(cfg.analysis.groups),
+                  fmri=fmri_score(cfg), humans_hash=identity.of_value(tree)[:16],
+                  cache=Path(str(cfg.paths.cache)).expanduser())
+
+
+def comparison_spec(cfg: DictConfig) -> ComparisonSpec:
+    """The comparison ``cfg`` composes (``conf/comparison.yaml``, or a sweep's own config)."""
+    options = cfg.compare
+    compare = CompareOptions(after_sweep=bool(options.after_sweep), filter=str(options.filter or ""),
+                             reference=(str(options.reference.a), str(options.reference.b)),
+                             divergence_metric=str(options.divergence_metric), alpha=float(options.alpha),
+                             extrapolate_to=float(options.extrapolate_to))
+    params = flatten({"compare": OmegaConf.to_container(options, resolve=True)})
+    return ComparisonSpec(humans=humans_spec(cfg), options=compare, params=params, tracking=tracking(cfg))
+
+
+def tracking(cfg: DictConfig) -> Tracking:
+    mlflow = cfg.mlflow
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow.tracking_uri or \
+        f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
+    return Tracking(uri=str(uri), experiment=str(mlflow.experiment),
+                    artifact_location=str(mlflow.artifact_location) if mlflow.artifact_location else None,
+                    heartbeat_s=float(mlflow.heartbeat_s), stale_after_s=float(mlflow.stale_after_s))
+
+
+def project_root() -> Path:
+    """The folder above the primary config's ``conf/`` (Hydra's config source), else the working directory."""
+    if HydraConfig.initialized():
+        for source in HydraConfig.get().runtime.config_sources:
+            if source.schema == "file" and source.provider == "main":
+                return Path(source.path).resolve().parent
+    return Path.cwd()
+
+
+def score_options(cfg: DictConfig) -> ScoreOptions:
+    """``analysis`` as checked :class:`ScoreOptions`."""
+    options = OmegaConf.to_object(cfg.analysis)
+    return ScoreOptions(**{f: getattr(options, f) for f in ScoreOptions.__dataclass_fields__}).check()
+
+
+def fmri_score(cfg: DictConfig) -> str | None:
+    """``analysis.fmri`` as a score: false -> None (off), true -> ``"r2"``, ``legacy_pearson`` -> R2 plus the legacy score."""
+    value = cfg.analysis.get("fmri", False)
+    if value is None or str(value).lower() == "false":
+        return None
+    if str(value).lower() not in FMRI_SCORES:
+        raise ConfigError(f"analysis.fmri={value!r}: choose true (R2, docs/method.md, \"fMRI\"), false or legacy_pearson")
+    return FMRI_SCORES[str(value).lower()]
+
+
+def resolve_model(cfg: DictConfig) -> ModelSpec:
+    """The registry entry of a job: ``size=auto`` is the model's default size, ``tuning=default`` the entry's;
+    for ``model=hub``, the model ``model.id`` names (size: its name, tuning: its revision), facts from its config."""
+    model = cfg.model
+    if "id" in model:
+        return _hub_model(model)
+    size = str(model.default_size) if str(cfg.size) == "auto" else str(cfg.size)
+    if size not in model.sizes:
+        raise CompactConfigError(f"{model.name} has no size '{size}'; choose one of {sorted(model.sizes)} "
+                                 "(or size=auto).")
+    entry = model.sizes[size]
+    tuning = entry.default_tuning if cfg.tuning == "default" else str(cfg.tuning)
+    if tuning not in entry.tunings:
+        raise CompactConfigError(f"{model.name} {size} has no tuning '{tuning}'; "
+                                 f"choose one of {sorted(entry.tunings)} (or tuning=default).")
+    plain = OmegaConf.to_container(entry, resolve=True)
+    where = plain["tunings"][tuning]
+    return ModelSpec(model=model.name, size=size, tuning=tuning, family=model.family, stage=model.stage,
+                     parameters=int(entry.parameters), layers=int(entry.layers), heads=int(entry.heads),
+                     hidden=int(entry.hidden), checkpoint=parse(where["checkpoint"]) if where["checkpoint"] else None,
+                     architecture=plain.get("architecture"),
+                     tokenizer=parse(plain["tokenizer"]) if plain.get("tokenizer") else None,
+                     hub=where.get("hub"), delta=where.get("delta"),
+                     trust_remote_code=bool(where.get("trust_remote_code", False)))
+
+
+def _hub_model(model: DictConfig) -> ModelSpec:
+    if not model.id:
+        raise CompactConfigError("model=hub needs model.id: a Hub id (EleutherAI/pythia-160m) or a local folder.")
+    folder = hub.locate(str(model.id), str(model.revision) if model.revision else None)
+    found = hub.facts(folder)
+    name = re.sub(r"[^\w.-]+", "_", Path(str(model.id).rstrip("/")).name)
+    return ModelSpec(model=model.name, size=name, tuning=str(model.revision or "main"),
+                     family=str(model.family or found["model_type"]), stage=str(model.stage),
+                     parameters=found["parameters"], layers=found["layers"], heads=found["heads"],
+                     hidden=found["hidden"], checkpoint=Folder(str(folder)))
+
+
+def run_name(cfg: DictConfig, model: ModelSpec, score: ScoreOptions) -> str:
+    """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<source>`` for attention not extracted by
+    transformers here (``released``, ``deepspeed``), ``+<measure>`` for a measure other than the weights, ``+<data>``
+    for data other than Reading Brain, ``+sample<N>`` for a sample of its units and ``+<options>`` for score options
+    other than the paper's (``llama-30b-base-none+released+synthetic+cv``, ``smollm2-...-none+norm+geco+sample500``)."""
+    extras = [cfg.source.name] if cfg.source.name != DEFAULT_SOURCE else []
+    extras += [cfg.measure.name] if cfg.measure.name != DEFAULT_MEASURE else []
+    extras += [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
+    extras += [f"sample{cfg.data.sample}"] if cfg.data.get("sample") is not None else []
+    extras += [score.suffix] if score.suffix else []
+    return f"{model.label}-{cfg.prefix.name}" + "".join(f"+{e}" for e in extras)
+
+
+def _identity_of(cfg: DictConfig, groups: tuple[str, ...]) -> dict:
+    """The allow-listed keys of ``groups`` (:data:`IDENTITY`), resolved."""
+    plain = {g: OmegaConf.to_container(cfg[g], resolve=True) for g in groups}
+    return {g: {k: plain[g][k] for k in IDENTITY[g] if k in plain[g]} for g in groups}
+
+
+def _identity(cfg: DictConfig, model: ModelSpec, training_step: int | None) -> dict:
+    """What defines a job's numbers besides its inputs' contents: the allow-listed settings and the registry entry."""
+    tree = _identity_of(cfg, tuple(IDENTITY))
+    tree["model"] = {f: getattr(model, f) for f in ("model", "size", "tuning", "family", "stage", "parameters",
+                                                    "layers", "heads", "hidden")}
+    tree["model"]["training_step"] = training_step
+    return tree
+
+
+def job_config(cfg: DictConfig, model: ModelSpec, training_step: int | None) -> dict:
+    """What a run logs as params: the resolved job config but how it runs (:data:`PARAMS_LEFT_OUT`), with the chosen
+    registry entry (``model_size``) instead of every size, ``size`` and ``tuning`` resolved, and a released file as
+    one absolute ``source.path`` however it was named."""
+    keys = [k for k in cfg if k not in PARAMS_LEFT_OUT]
+    job = _without_targets(OmegaConf.to_container(OmegaConf.masked_copy(cfg, keys), resolve=True))
+    raw = job.pop("model")
+    job["model"] = {k: v for k, v in raw.items() if k not in ("sizes", "default_size")}
+    if "id" in raw:                   # model=hub: the facts read from its config
+        job["model_size"] = {"parameters": model.parameters, "layers": model.layers, "heads": model.heads,
+                             "hidden": model.hidden, "family": model.family}
+        if training_step is not None:
+            job["training_step"] = training_step
+    else:
+        job["model_size"] = _without_targets(raw["sizes"][model.size])
+    job["size"], job["tuning"] = model.size, model.tuning
+    source, prefix = job["source"], job["prefix"]
+    if source.get("name") == "released" and (source["path"] or (source["root"] and prefix["released_file"])):
+        source["path"], source["root"] = str(released_path(source["path"], source["root"], model, prefix)), None
+    return job
+
+
+def _without_targets(tree):
+    """The tree without Hydra's ``_target_`` keys (they name factories, not settings)."""
+    if isinstance(tree, dict):
+        return {k: _without_targets(v) for k, v in tree.items() if k != "_target_"}
+    return tree
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, str]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": "1"}``."""
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+    return flat
