@@ -66,16 +66,15 @@ def of_stamps(folder: Path) -> list:
 
 
 @functools.lru_cache(maxsize=None)
-def of_code(*parts: str) -> str:
-    """Digest of the source of the package's modules under ``parts`` (files or folders relative to the package,
-    e.g. ``"humans"``, ``"corpus.py"``): their relative paths and bytes. Editing them changes it; reinstalling
-    the same code does not. Read once per process."""
-    files = sorted({f for part in parts for f in ([PACKAGE / part] if part.endswith(".py")
-                                                  else (PACKAGE / part).rglob("*.py"))})
-    missing = [part for part in parts if not (PACKAGE / part).exists()]
+def of_code(*parts: str, root: Path = PACKAGE) -> str:
+    """Digest of the source of the modules under ``parts`` (files or folders relative to ``root``, the package, e.g.
+    ``"humans"``, ``"corpus.py"``): their relative paths and bytes. Editing them changes it; reinstalling the same
+    code does not. Read once per process."""
+    missing = [part for part in parts if not (root / part).exists()]
     if missing:
-        raise ValueError(f"of_code: no module or folder {missing} in {PACKAGE}")
-    return of_value([(f.relative_to(PACKAGE).as_posix(), of_bytes(f.read_bytes())) for f in files])
+        raise ValueError(f"of_code: no module or folder {missing} in {root}")
+    files = sorted({f for part in parts for f in ([root / part] if part.endswith(".py") else (root / part).rglob("*.py"))})
+    return of_value([(f.relative_to(root).as_posix(), of_bytes(f.read_bytes())) for f in files])
 
 
 @functools.lru_cache(maxsize=1)

@@ -6,7 +6,6 @@ version. Entries are one ``.npz`` (no pickle): arrays plus a JSON description.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import zipfile
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from attnhuman import identity
 from attnhuman.humans.cohort import Cohort, Exclusion, ExclusionReport
 
 log = logging.getLogger(__name__)
@@ -22,10 +22,7 @@ COHORT_ARRAYS = ("keep", "cell_mask", "targets", "mean")
 
 def cache_key(*parts: str) -> str:
     """The entry of ``parts`` (data fingerprint, settings hash) under the current code of ``attnhuman.humans``."""
-    code = hashlib.sha256()
-    for source in sorted(Path(__file__).parent.glob("*.py")):
-        code.update(source.read_bytes())
-    return hashlib.sha256(json.dumps([*parts, code.hexdigest()]).encode()).hexdigest()[:24]
+    return identity.of_value([*parts, identity.of_code("corpus.py", "humans")])[:24]
 
 
 def _pack(prefix: str, cohort: Cohort, arrays: dict) -> dict:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import shutil
@@ -11,25 +10,25 @@ from pathlib import Path
 
 import numpy as np
 
+from attnhuman import identity
 from attnhuman.attention.extraction.align import AlignmentStats
 from attnhuman.attention.extraction.extract import Chunk, Extraction
 from attnhuman.attention.store import AttentionStore, validate
 from attnhuman.corpus import Corpus
 
 log = logging.getLogger(__name__)
-EXTRACTION_VERSION = "1"   # bump when the extraction code changes what it computes
+# The code an extraction's numbers depend on: editing it computes them again.
+EXTRACTION_CODE = ("corpus.py", "attention/store.py", "attention/extraction", "attention/models/checkpoints.py")
 
 
-def cache_key(identity: str, tokenizer, prefix: str, dtype: str, corpus: Corpus | None,
+def cache_key(weights: str, tokenizer, prefix: str, dtype: str, corpus: Corpus | None,
               measure: str = "weights") -> str:
-    """Model identity, tokenizer, prefix, dtype, corpus (None: left out), measure and extraction code version."""
+    """The weights' identity, tokenizer, prefix, dtype, corpus (None: left out), measure and extraction code."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     tok = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
-    text = hashlib.sha256("\n".join(corpus.sentences).encode()).hexdigest() if corpus is not None else None
-    parts = [identity, hashlib.sha256(tok.encode()).hexdigest(), prefix, dtype, text, EXTRACTION_VERSION]
-    if measure != "weights":                  # the weights' keys stay those of earlier extractions
-        parts.append(measure)
-    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    text = identity.of_bytes("\n".join(corpus.sentences).encode()) if corpus is not None else None
+    parts = [weights, identity.of_bytes(tok.encode()), prefix, dtype, text, measure, identity.of_code(*EXTRACTION_CODE)]
+    return identity.of_value(parts)[:24]
 
 
 class ExtractionCache:
