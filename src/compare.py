@@ -5,12 +5,13 @@ Composes ``conf/comparison.yaml`` (data, analysis, mlflow, compare; no model) an
 import hydra
 from omegaconf import DictConfig
 
-from attnhuman.app.main import run_comparison
+from attnhuman.app import comparison
+from attnhuman.app.errors import one_message
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="comparison")
 def main(cfg: DictConfig) -> None:
-    run_comparison(cfg)
+    one_message(comparison.command)(cfg)
 
 
 if __name__ == "__main__":

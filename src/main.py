@@ -2,12 +2,13 @@
 import hydra
 from omegaconf import DictConfig
 
-from attnhuman.app.main import run_job
+from attnhuman.app import job
+from attnhuman.app.errors import one_message
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    run_job(cfg)
+    one_message(job.run)(cfg)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,8 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from attnhuman.analysis.fmri import fmri_resemblance, fmri_summary, legacy_pearson
-from attnhuman.app.spec import fmri_score, humans_spec
 from attnhuman.app.job import _log_fmri, load_humans
+from attnhuman.app.spec import fmri_score, humans_spec
 from attnhuman.app.tracking import RunLog
 from attnhuman.attention.store import AttentionStore
 from attnhuman.errors import ConfigError, DataError

@@ -6,8 +6,8 @@ import threading
 import pytest
 
 from attnhuman.errors import DataError
-from attnhuman.identity import of_file as sha256
 from attnhuman.humans.reading_brain.release import CHECKSUMS, Release
+from attnhuman.identity import of_file as sha256
 from helpers import READING_BRAIN
 
 

@@ -5,9 +5,9 @@ import pytest
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LinearRegression
 
+from attnhuman import metrics
 from attnhuman.analysis.ceilings import ceiling_scores
 from attnhuman.analysis.fits import cell_folds, layer_scores
-from attnhuman import metrics
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.analysis.permutation import (
     immobile_sentences,

@@ -9,7 +9,6 @@ import sys
 import numpy as np
 import pytest
 import torch
-from omegaconf import OmegaConf
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman.app.spec import Tracking, humans_spec, job_spec
@@ -220,7 +219,7 @@ def test_unwritable_store_is_named(monkeypatch, tmp_path):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
-    store = Tracking(f"sqlite:///{blocked}/mlruns/mlflow.db", "x", None, 30, 600)
+    store = Tracking(f"sqlite:///{blocked}/mlruns/mlflow.db", "x", None, 30, 600, tmp_path / "cache")
     with pytest.raises(DataError, match=rf"MLflow store sqlite:///{blocked}/mlruns/mlflow.db cannot be opened or "
                                         r"created .*Make its folder writable"):
         prepare_store(store)

@@ -1,8 +1,8 @@
 """Config groups and the model registry, composed the way Hydra composes a job."""
 import pytest
 
-from attnhuman.app.spec import job_spec, resolve_model
 from attnhuman.app.resources import Shape, job_shape, weight_gb
+from attnhuman.app.spec import job_spec, resolve_model
 from attnhuman.errors import ConfigError
 from helpers import combinations, compose_job
 

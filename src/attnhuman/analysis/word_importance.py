@@ -13,8 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
-from wordfreq import zipf_frequency
 
 from attnhuman.corpus import cell_offsets
 from attnhuman.errors import ConfigError, DataError
@@ -86,6 +84,8 @@ def received(attention: LayerHeadCells, n_words: np.ndarray, mode: str = "mean")
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Row-wise Spearman rho along the last axis (average ranks); NaN where either row is constant."""
+    from scipy.stats import rankdata  # scipy.stats and wordfreq load in a second: only when needed
+
     ra, rb = rankdata(a, axis=-1), rankdata(b, axis=-1)
     ra -= ra.mean(-1, keepdims=True)
     rb -= rb.mean(-1, keepdims=True)
@@ -96,6 +96,8 @@ def _spearman(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _frequency(word: str) -> float:
+    from wordfreq import zipf_frequency
+
     return zipf_frequency(word.lower().strip(string.punctuation), "en")
 
 

@@ -16,10 +16,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pandas as pd
 from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
 
 from attnhuman import metrics
 from attnhuman.app.job import code_tags, load_humans
-from attnhuman.app.spec import ComparisonSpec
+from attnhuman.app.spec import ComparisonSpec, comparison_spec
 from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, sweep_tags
 from attnhuman.comparison.runs import Pair, Run, find_pairs, latest_per_job
 from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table
@@ -116,6 +117,11 @@ class Comparison:
     figures: list[FigureNote]
     notes: list[str]
     out: Path
+
+
+def command(cfg: DictConfig) -> str | None:
+    """``src/compare.py``: the comparison run ``cfg`` composes."""
+    return run(comparison_spec(cfg))
 
 
 def run(spec: ComparisonSpec, sweep: str | None = None, jobs: list[tuple[str, str]] | None = None) -> str | None:

@@ -102,6 +102,7 @@ class Tracking:
     artifact_location: str | None
     heartbeat_s: float
     stale_after_s: float
+    cache: Path                 # paths.cache: an empty store of this MLflow version is kept under <cache>/mlflow
 
 
 @dataclass(frozen=True)
@@ -203,7 +204,8 @@ def tracking(cfg: DictConfig) -> Tracking:
         f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
     return Tracking(uri=str(uri), experiment=str(mlflow.experiment),
                     artifact_location=str(mlflow.artifact_location) if mlflow.artifact_location else None,
-                    heartbeat_s=float(mlflow.heartbeat_s), stale_after_s=float(mlflow.stale_after_s))
+                    heartbeat_s=float(mlflow.heartbeat_s), stale_after_s=float(mlflow.stale_after_s),
+                    cache=Path(str(cfg.paths.cache)).expanduser())
 
 
 def project_root() -> Path:

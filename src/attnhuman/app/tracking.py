@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 import sqlite3
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ from filelock import FileLock, Timeout
 from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from mlflow.version import VERSION as MLFLOW_VERSION
 
 from attnhuman.app.spec import Tracking
 from attnhuman.errors import DataError
@@ -42,8 +45,9 @@ _PREPARED: dict[Tracking, str] = {}       # stores this process has prepared: th
 def prepare_store(tracking: Tracking) -> str:
     """Create the store (and its schema) and the experiment if needed, once per process; returns the experiment id.
 
-    A SQLite store is created and migrated once, under a file lock beside it, in WAL mode (readers never
-    block the writer), so that parallel jobs starting together on a new store never race.
+    A SQLite store is created once, under a file lock beside it, in WAL mode (readers never block the writer), so
+    that parallel jobs starting together on a new store never race; it starts as a copy of an empty store of this
+    MLflow version (:func:`_new_sqlite_store`).
     """
     if tracking in _PREPARED:
         return _PREPARED[tracking]
@@ -53,6 +57,8 @@ def prepare_store(tracking: Tracking) -> str:
             path = Path(uri[len("sqlite:///"):])
             path.parent.mkdir(parents=True, exist_ok=True)
             with FileLock(f"{path}.lock", timeout=300):
+                if not path.exists():
+                    _new_sqlite_store(path, tracking.cache / "mlflow")
                 experiment_id = _experiment(MlflowClient(uri), tracking)
                 with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
                     db.execute("PRAGMA journal_mode=WAL")
@@ -64,6 +70,27 @@ def prepare_store(tracking: Tracking) -> str:
                         "(or $MLFLOW_TRACKING_URI) to another store.") from e
     _PREPARED[tracking] = experiment_id
     return experiment_id
+
+
+def _new_sqlite_store(path: Path, templates: Path) -> None:
+    """A new SQLite store at ``path``: a copy of an empty store whose schema MLflow created and migrated once for its
+    version (kept in ``templates``, 2 s saved per store), its default experiment pointed where MLflow points it
+    (``./mlruns/0``). Where ``templates`` cannot be written, MLflow creates the store itself."""
+    template = templates / f"empty-{MLFLOW_VERSION}.db"
+    try:
+        if not template.is_file():
+            templates.mkdir(parents=True, exist_ok=True)
+            partial = templates / f".empty-{MLFLOW_VERSION}.{os.getpid()}.db"
+            MlflowClient(f"sqlite:///{partial}").search_experiments(max_results=1)
+            partial.replace(template)
+        shutil.copyfile(template, path)
+    except OSError as e:
+        log.debug("No store template in %s (%s): MLflow creates %s", templates, e, path)
+        return
+    with contextlib.closing(sqlite3.connect(path, timeout=60)) as db, db:
+        now = int(time.time() * 1000)
+        db.execute("UPDATE experiments SET artifact_location = ?, creation_time = ?, last_update_time = ? "
+                   "WHERE experiment_id = 0", (str(Path.cwd() / "mlruns" / "0"), now, now))
 
 
 def _experiment(client: MlflowClient, tracking: Tracking) -> str:

@@ -11,7 +11,6 @@ import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from scipy.stats import spearmanr  # noqa: E402
 
 from attnhuman import metrics  # noqa: E402
 from attnhuman.analysis.resemblance import GroupResemblance  # noqa: E402
@@ -84,6 +83,8 @@ def importance_strip(res, corpus, group: str) -> plt.Figure:
 
 
 def _rank_rho(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr  # scipy.stats loads in a second: only for word importance
+
     return float(spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
 
 

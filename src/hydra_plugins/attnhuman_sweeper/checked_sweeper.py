@@ -5,8 +5,6 @@ from typing import Any, List, Optional
 from hydra._internal.core_plugins.basic_sweeper import BasicSweeper, BasicSweeperConf
 from hydra.core.config_store import ConfigStore
 
-from attnhuman.app.sweep import check_jobs, end_sweep, start_sweep
-
 
 @dataclass
 class CheckedSweeperConf(BasicSweeperConf):
@@ -21,6 +19,9 @@ class CheckedSweeper(BasicSweeper):
     opens the sweep's parent run; ends the sweep, failed jobs or not, with the comparison run of its jobs."""
 
     def sweep(self, arguments: List[str]) -> Optional[Any]:
+        # imported here: Hydra imports every plugin at start-up, and a single job needs none of a sweep's libraries
+        from attnhuman.app.sweep import check_jobs, end_sweep, start_sweep
+
         jobs = check_jobs(self.config, self.hydra_context.config_loader, arguments)
         parent, jobs_ok = start_sweep(self.config, jobs), False
         try:
