@@ -1,6 +1,7 @@
 """A real one-node SLURM cluster (scripts/slurm-local): a sweep through hydra/launcher=slurm, a job killed by the
 scheduler and recovered, and source=deepspeed with two tasks through submitit's local executor."""
 import os
+import re
 import subprocess
 import sys
 import time
@@ -95,3 +96,31 @@ def test_a_job_killed_by_the_scheduler_is_recovered(slurm, tmp_path):
     assert killed.info.status == "KILLED" and killed.data.tags["killed_reason"] in (
         f"its SLURM job {job_id} is no longer queued", f"its SLURM job {job_id} is cancelled")
     assert [r.info.status for r in jobs.values()] == ["FINISHED"]
+
+
+def test_a_request_no_node_can_hold_stops_before_submitting(slurm, tmp_path):
+    """The launcher's defaults (4 CPUs, 32 GB) on the 2-CPU local node: one line, in seconds, nothing submitted."""
+    start = time.perf_counter()
+    proc = _sweep(tmp_path, "hydra/launcher=slurm", "hydra.launcher.cpus_per_task=4", "hydra.launcher.mem_gb=32")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    node = subprocess.run(["sinfo", "-h", "-o", "%c|%m"], capture_output=True, text=True).stdout.split()[0].split("|")
+    assert (f"hydra/launcher=slurm asks 4 CPUs (1 task(s) x hydra.launcher.cpus_per_task=4), 32 GB and 0 GPU(s) per "
+            f"job; the largest node of partition local has {node[0]} CPUs, {int(node[1]) / 1024:.0f} GB and 0 GPU(s), "
+            "so 4 CPUs, 32 GB can never be given") in proc.stderr
+    assert time.perf_counter() - start < 60 and not list((tmp_path / "sweep").glob(".submitit/*"))
+    assert [r for r in runs(tmp_path)[1] if "kind" not in r.data.tags] == []
+
+
+def test_a_job_pending_for_ever_is_cancelled_in_one_line(slurm, tmp_path):
+    """A job the scheduler accepts but can never start (here: longer than the partition's time limit, so pending with
+    reason PartitionTimeLimit or PartitionConfig) is cancelled, and the sweep stops saying why."""
+    subprocess.run(["scontrol", "update", "partitionname=local", "maxtime=10"], check=True)
+    try:
+        proc = _sweep(tmp_path, *SLURM, "hydra.launcher.timeout_min=60", "compare.after_sweep=false")
+    finally:
+        subprocess.run(["scontrol", "update", "partitionname=local", "maxtime=infinite"], check=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert re.search(r"SLURM job \d+(_0)? \(1 CPUs per task, 1 task\(s\), 1 GB, 0 GPU\(s\)\) was pending with reason "
+                     r"Partition(TimeLimit|Config): it can never run, so it was cancelled; the largest node of partition local "
+                     r"has \d+ CPUs", proc.stderr), proc.stderr[-2000:]
+    assert subprocess.run(["squeue", "-h"], capture_output=True, text=True).stdout.strip() == ""

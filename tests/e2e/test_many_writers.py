@@ -44,8 +44,8 @@ def test_the_same_job_started_twice_at_once_runs_once(tmp_path):
 
 
 def test_a_killed_sweep_run_again_finishes_every_job_once(tmp_path):
-    """SIGKILL in the middle of the first job leaves a RUNNING run; the same command marks it KILLED (its
-    process is gone) and runs every job: each FINISHED exactly once, nothing RUNNING."""
+    """SIGKILL in the middle of the first job leaves its run and the sweep's parent RUNNING; the same command marks
+    both KILLED (their process is gone) and runs every job: each FINISHED exactly once, nothing RUNNING."""
     sweep = ["-m", "prefix=none,translate"]
     proc = _start(tmp_path, *sweep, out="first")
     deadline = time.time() + 300
@@ -64,6 +64,10 @@ def test_a_killed_sweep_run_again_finishes_every_job_once(tmp_path):
     assert after.info.status == "KILLED" and after.data.tags["killed_reason"].startswith(f"its process {proc.pid}")
     assert sorted((r.data.tags["prefix"], r.info.status) for r in jobs if r.info.run_id != killed.info.run_id) == [
         ("none", "FINISHED"), ("translate", "FINISHED")]
+    parents = {r.data.tags["sweep"].rsplit("-", 1)[-1]: r for r in runs(tmp_path)[1] if r.data.tags.get("kind") == "sweep"}
+    assert parents["first"].info.status == "KILLED" and parents["again"].info.status == "FINISHED"
+    assert parents["first"].data.tags["killed_reason"] == f"its process {proc.pid} on {killed.data.tags['host']} is gone"
+    assert f"Run {parents['first'].info.run_name} ({parents['first'].info.run_id}) was left RUNNING but its process" in log
 
 
 def _runs(tmp_path):

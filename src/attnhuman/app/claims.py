@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -20,8 +19,9 @@ import time
 
 from mlflow.tracking import MlflowClient
 
+from attnhuman.app.slurm import ALIVE_STATES, slurm_state
+
 log = logging.getLogger(__name__)
-ALIVE_SLURM_STATES = {"PENDING", "CONFIGURING", "RUNNING", "COMPLETING", "SUSPENDED", "REQUEUED", "RESIZING"}
 
 
 def where_tags() -> dict[str, str]:
@@ -44,21 +44,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def slurm_state(job_id: str) -> str | None:
-    """The job's state in ``squeue`` (None: not queued any more); raises OSError without ``squeue``."""
-    if not shutil.which("squeue"):
-        raise OSError("squeue not found")
-    out = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%T"], capture_output=True, text=True, timeout=30)
-    states = out.stdout.split()
-    return states[0] if out.returncode == 0 and states else None
-
-
 def stale_reason(tags: dict, stale_after_s: float) -> str | None:
     """Why a RUNNING run is dead, or None while it may be alive."""
     if tags.get("slurm_job_id"):
         try:
             state = slurm_state(tags["slurm_job_id"])
-            if state not in ALIVE_SLURM_STATES:
+            if state not in ALIVE_STATES:
                 return f"its SLURM job {tags['slurm_job_id']} is {state.lower() if state else 'no longer queued'}"
             return None
         except (OSError, subprocess.SubprocessError):

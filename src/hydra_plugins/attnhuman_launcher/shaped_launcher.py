@@ -7,6 +7,8 @@
   job's GPUs (no per-rank CUDA_VISIBLE_DEVICES); rank 0 alone logs.
 - Preemption and time-outs requeue the job (``max_num_timeout``); the requeued job resumes from the
   extraction cache's finished chunks and skips what is FINISHED.
+- On SLURM, a request that no node of the partition can hold is refused before submitting, and a job pending with
+  a reason that says it can never run is cancelled (:mod:`attnhuman.app.slurm`): the sweep stops in one line.
 """
 from __future__ import annotations
 
@@ -21,8 +23,7 @@ from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, JobStatus, filter_overrides
 from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLauncher, SlurmLauncher
 
-from attnhuman.app.claims import ALIVE_SLURM_STATES
-from attnhuman.app.claims import slurm_state as _slurm_state
+from attnhuman.app import slurm
 from attnhuman.app.errors import CompactDataError
 from attnhuman.app.resources import job_shape
 
@@ -44,6 +45,10 @@ class _Shaped:
         sweep_dir = Path(str(self.config.hydra.sweep.dir))
         sweep_dir.mkdir(parents=True, exist_ok=True)
         returns: dict[int, JobReturn] = {}
+        if self._EXECUTOR == "slurm":
+            for shape in sorted(set(shapes)):
+                slurm.check_request(self.params.get("partition"), int(self.params.get("cpus_per_task") or 1),
+                                    shape.tasks, self.params.get("mem_gb"), shape.gpus)
         for shape in sorted(set(shapes)):
             indices = [i for i, s in enumerate(shapes) if s == shape]
             executor = self._executor(shape)
@@ -63,21 +68,24 @@ class _Shaped:
             for i, job in zip(indices, jobs):
                 log.info("\t#%d : %s job %s", initial_job_idx + i, self._EXECUTOR, job.job_id)
             for i, job in zip(indices, jobs):
-                returns[i] = self._result(job, list(job_overrides[i]))
+                returns[i] = self._result(job, list(job_overrides[i]), shape)
         return [returns[i] for i in range(len(job_overrides))]
 
-    def _result(self, job, overrides: list[str]) -> JobReturn:
-        """The job's JobReturn; a SLURM job that left the queue without a result (killed, node lost) is FAILED.
+    def _result(self, job, overrides: list[str], shape) -> JobReturn:
+        """The job's JobReturn; a SLURM job that left the queue without a result (killed, node lost) is FAILED, one
+        pending for ever (its reason says it cannot run) is cancelled and stops the sweep.
 
         submitit learns a job's end from ``sacct``; without accounting it would wait for the lost job forever.
         """
         while not job.done():
             if self._EXECUTOR == "slurm":
                 try:
-                    state = _slurm_state(job.job_id)
+                    state = slurm.slurm_state(job.job_id)
+                    slurm.stop_if_never_runs(job.job_id, f"{self.params.get('cpus_per_task')} CPUs per task, "
+                                             f"{shape.tasks} task(s), {self.params.get('mem_gb')} GB, {shape.gpus} GPU(s)")
                 except (OSError, subprocess.SubprocessError):
                     state = "UNKNOWN"
-                if state not in ALIVE_SLURM_STATES and state != "UNKNOWN" and not job.done(force_check=True):
+                if state not in slurm.ALIVE_STATES and state != "UNKNOWN" and not job.done(force_check=True):
                     failed = JobReturn(overrides=overrides, status=JobStatus.FAILED)
                     failed.return_value = RuntimeError(f"SLURM job {job.job_id} ended ({state or 'left the queue'}) "
                                                        "without a result; run the same command again to redo it.")
