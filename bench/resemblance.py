@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.linear_model import LinearRegression
 
-from attnhuman.analysis.regression import ceiling_r2, layer_r2
+from attnhuman.analysis.least_squares import ceiling_r2, layer_r2
 from attnhuman.analysis.resemblance import group_resemblance
 from attnhuman.attention.store import load_attention
 from attnhuman.humans.reading_brain.release import Release

@@ -7,7 +7,7 @@ from sklearn.linear_model import LinearRegression
 
 from attnhuman import metrics
 from attnhuman.analysis.ceilings import ceiling_scores
-from attnhuman.analysis.fits import cell_folds, layer_scores
+from attnhuman.analysis.least_squares import cell_folds, layer_scores
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.analysis.permutation import (
     immobile_sentences,

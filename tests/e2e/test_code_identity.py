@@ -28,7 +28,7 @@ def test_an_edited_analysis_runs_the_sweep_again_and_the_comparison_names_its_co
 
     sweep("first", "compare.after_sweep=false")
     assert sweep("same", "compare.after_sweep=false").count("Skipping llama-30b-base-") == 2
-    module = project / "src" / "attnhuman" / "analysis" / "regression.py"
+    module = project / "src" / "attnhuman" / "analysis" / "least_squares.py"
     source = module.read_text()
     assert "MIN_EIGEN_RATIO = 1e-10" in source
     module.write_text(source.replace("MIN_EIGEN_RATIO = 1e-10", "MIN_EIGEN_RATIO = 1.0e-10"))   # same numbers

@@ -34,16 +34,16 @@ def test_file_digests_and_the_memo(tmp_path):
 def test_a_code_digest_follows_the_source_not_the_install(tmp_path):
     package = tmp_path / "pkg"
     (package / "analysis").mkdir(parents=True)
-    (package / "analysis" / "fits.py").write_text("ALPHA = 1\n")
+    (package / "analysis" / "least_squares.py").write_text("ALPHA = 1\n")
     (package / "corpus.py").write_text("N = 1\n")
     before = identity.of_code("analysis", "corpus.py", root=package)
     copy = tmp_path / "copy"
     (copy / "analysis").mkdir(parents=True)
-    for name in ("analysis/fits.py", "corpus.py"):          # the same code elsewhere, newer files: the same digest
+    for name in ("analysis/least_squares.py", "corpus.py"):          # the same code elsewhere, newer files: the same digest
         (copy / name).write_bytes((package / name).read_bytes())
         os.utime(copy / name, (0, 0))
     assert identity.of_code("analysis", "corpus.py", root=copy) == before
-    (copy / "analysis" / "fits.py").write_text("ALPHA = 2\n")
+    (copy / "analysis" / "least_squares.py").write_text("ALPHA = 2\n")
     identity.of_code.cache_clear()                         # a digest is read once per process
     assert identity.of_code("analysis", "corpus.py", root=copy) != before
     assert identity.of_code("corpus.py", root=copy) == identity.of_code("corpus.py", root=package)

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from attnhuman.analysis.regression import ceiling_r2, design_r2, layer_r2
+from attnhuman.analysis.least_squares import ceiling_r2, design_r2, layer_r2
 from helpers import lstsq_r2
 
 

@@ -5,7 +5,7 @@ import pytest
 from sklearn.linear_model import Ridge
 
 from attnhuman.analysis.ceilings import ceiling_scores, split_half_ceiling
-from attnhuman.analysis.fits import layer_scores
+from attnhuman.analysis.least_squares import layer_scores
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.analysis.permutation import (
     immobile_sentences,
@@ -115,9 +115,11 @@ def test_permutation_test_equals_slow_loop(score):
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     x = rng.random((2, 3, len(sentence)))
     y = rng.random((len(sentence), 3)) + 0.5 * x[0, :1].T               # layer 0 carries signal
+    x[1, 2] = x[1, 0] + x[1, 1]                                         # layer 1 is rank-deficient: the exact path
     fold = sklearn_folds(sentence, 3, seed=0) if score == "cv" else None
     n_perm = 30
     res = permutation_test(x, y, sentence, fold, n_perm=n_perm, seed=7, alpha=0.5, score=score)
+    np.testing.assert_array_equal(res.observed, layer_scores(x, y, fold, score=score).mean(axis=1))   # the reported
     perms = sentence_permutations(sizes, n_perm, seed=7)
     assert (sizes[perms] == sizes).all() and (perms[:, 7] == 7).all() and res.n_immobile == 1
     assert immobile_sentences(sizes) == 1 and res.n_sentences == 12

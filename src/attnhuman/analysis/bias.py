@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from attnhuman.analysis.fits import cell_folds, layer_scores
+from attnhuman.analysis.least_squares import cell_folds, layer_scores
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus, tril_cells
 from attnhuman.humans.cohort import Cohort

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from attnhuman.analysis.regression import ceiling_r2
+from attnhuman.analysis.least_squares import ceiling_r2
 from attnhuman.analysis.trivial import human_reliance
 from attnhuman.humans.cohort import Cohort
 

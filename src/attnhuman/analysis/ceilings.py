@@ -10,34 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 
+from attnhuman.analysis.least_squares import ceiling_r2, layer_scores
 from attnhuman.analysis.options import CEILINGS
-from attnhuman.analysis.regression import ceiling_r2, centred_targets
 from attnhuman.errors import ConfigError, DataError
 
 
 def single_predictor_r2(predictor: np.ndarray, targets: np.ndarray, fold: np.ndarray | None = None) -> np.ndarray:
-    """``(S,)`` R2 of each target on its own single predictor (OLS with intercept).
+    """``(S,)`` R2 of each target on its own single predictor (OLS with intercept), by the one least-squares engine.
 
     ``predictor``: ``(cells,)`` shared or ``(cells, S)`` one per target; ``targets``: ``(cells, S)``.
     ``fold`` None: in-sample (squared correlation); else out-of-fold R2 as defined in the module doc.
     """
-    y = np.asarray(targets, dtype=np.float64)
     x = np.asarray(predictor, dtype=np.float64)
-    x = np.broadcast_to(x[:, None] if x.ndim == 1 else x, y.shape)
-    _, sst = centred_targets(y)
-    fold = np.zeros(len(y), dtype=np.int64) if fold is None else np.asarray(fold)
-    folds = np.unique(fold)
-    sse = np.zeros(y.shape[1])
-    for k in folds:
-        test = fold == k
-        train = ~test if len(folds) > 1 else test
-        xb, yb = x[train].mean(0), y[train].mean(0)
-        xc = x[train] - xb
-        sxx = np.einsum("cs,cs->s", xc, xc)
-        slope = np.einsum("cs,cs->s", xc, y[train] - yb) / np.where(sxx > 0, sxx, 1.0)
-        residual = y[test] - yb - slope * (x[test] - xb)
-        sse += np.einsum("cs,cs->s", residual, residual)
-    return 1.0 - sse / sst
+    score = "insample" if fold is None else "cv"
+    if x.ndim == 1:
+        return layer_scores(x[None, None, :], targets, fold, score=score)[0]
+    return np.diagonal(layer_scores(x.T[:, None, :], targets, fold, score=score)).copy()   # target s on its own
 
 
 def loo_means(targets: np.ndarray) -> np.ndarray:
@@ -83,7 +71,7 @@ def ceiling_scores(kind: str, mean: np.ndarray, targets: np.ndarray, fold: np.nd
                    n_splits: int = 100, seed: int = 0) -> np.ndarray:
     """``(S,)`` ceiling R2 per subject; ``fold`` None = in-sample, else out-of-fold (split_half: either).
 
-    ``group_mean`` in-sample is :func:`attnhuman.analysis.regression.ceiling_r2` (the paper); ``split_half``
+    ``group_mean`` in-sample is :func:`attnhuman.analysis.least_squares.ceiling_r2` (the paper); ``split_half``
     gives the same scalar for every subject.
     """
     if kind == "group_mean":

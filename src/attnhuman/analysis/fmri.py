@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from attnhuman import metrics
-from attnhuman.analysis.regression import ceiling_r2, layer_r2
+from attnhuman.analysis.least_squares import ceiling_r2, layer_r2
 from attnhuman.analysis.resemblance import GroupResemblance
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus

@@ -7,9 +7,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from attnhuman.analysis.fits import FoldStats, cross, procedure_sse, sorted_by_fold, x_stats, y_stats
+from attnhuman.analysis.least_squares import (
+    FoldStats,
+    centred_targets,
+    cross,
+    exact_sse,
+    held_out_pairs,
+    layer_scores,
+    procedure_sse,
+    sorted_by_fold,
+    x_stats,
+    y_stats,
+)
 from attnhuman.analysis.options import RidgeOptions
-from attnhuman.analysis.regression import centred_targets
 from attnhuman.errors import ConfigError, DataError
 
 
@@ -39,8 +49,7 @@ def immobile_sentences(cells_per_sentence: np.ndarray) -> int:
 class PermutationResult:
     """Sentence-permutation test of each layer's score (mean R2 over subjects).
 
-    ``observed`` ``(layers,)`` (computed by the permutation engine: equals the reported score up to
-    rounding, except for heads designs with cond > 1e5, see :func:`permutation_test`);
+    ``observed`` ``(layers,)``: the reported score (mean R2 over subjects, by :func:`layer_scores`);
     ``null`` ``(n_perm, layers)``; ``p``, ``q`` (Benjamini-Hochberg), ``significant`` ``(layers,)``.
     """
 
@@ -76,8 +85,8 @@ def permutation_test(attention: np.ndarray, targets: np.ndarray, sentence: np.nd
     identical to moving the attention the inverse way, and keeps the training Gram matrices fixed;
     in cv mode a cell's fold follows its attention sentence. ``p = (1 + #{null >= observed}) /
     (1 + n_perm)``; ``q`` = Benjamini-Hochberg (``scipy.stats.false_discovery_control``);
-    significant when ``q <= alpha``. Rank-deficient head designs (cond > 1e5) use the truncated
-    pseudo-inverse here (no lstsq fallback), consistently for observed and null.
+    significant when ``q <= alpha``. The observed value is the reported score (:func:`layer_scores`), the null comes
+    from the same least-squares engine (ill-conditioned head designs fitted exactly, as for the observed).
     """
     started = time.perf_counter()
     alphas = tuple(RidgeOptions().alphas if alphas is None else alphas)
@@ -92,12 +101,17 @@ def permutation_test(attention: np.ndarray, targets: np.ndarray, sentence: np.nd
     sizes = np.bincount(sentence)
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     local = np.arange(n) - starts[sentence]
-    perms = np.concatenate([np.arange(len(sizes))[None], sentence_permutations(sizes, n_perm, seed)])
-    centred_targets(targets)
+    perms = sentence_permutations(sizes, n_perm, seed)
+    observed = layer_scores(attention, targets, fold, score=score, predictors=predictors, n_components=n_components,
+                            alphas=alphas).mean(axis=1)
+    targets, _ = centred_targets(targets)            # a permutation keeps each column's values: still centred
     use_folds = score == "cv" or predictors == "ridge"
-    order, bounds, _ = sorted_by_fold(fold if use_folds else None, n)
-    x2 = attention[:, :, order].astype(np.float64).reshape(n_layers * n_heads, n)   # all layers, sorted
+    order, bounds, sorted_fold = sorted_by_fold(fold if use_folds else None, n)
+    x2 = attention[:, :, order].astype(np.float64)                                # all layers, sorted
+    x2 -= x2.mean(axis=2, keepdims=True)
+    x2 = x2.reshape(n_layers * n_heads, n)
     xstats = x_stats(x2, n_heads, bounds)
+    pairs = held_out_pairs(score, len(bounds) - 1)
     s = targets.shape[1]
     k = len(bounds) - 1
     per_chunk = max(1, int(max_bytes // (8 * s * (k * n_layers * n_heads + 2 * n))))
@@ -112,10 +126,15 @@ def permutation_test(attention: np.ndarray, targets: np.ndarray, sentence: np.nd
         for l0 in range(0, n_layers, layer_chunk):
             part = slice(l0, l0 + layer_chunk)
             st = FoldStats(np.diff(bounds), xstats[0][:, part], xstats[1][:, part], sy, syy, pxy[:, part])
-            sse = procedure_sse(st, score, predictors, n_components, alphas, caches.setdefault(l0, {}))[0].sum(0)
-            r2 = 1.0 - sse / st.sst                                                # (B, P * S)
+            sse, ill, _ = procedure_sse(st, score, predictors, n_components, alphas, caches.setdefault(l0, {}))
+            if predictors == "heads":                                              # as layer_scores does
+                for q, (train, test) in enumerate(pairs):
+                    for b in np.flatnonzero(ill[q]):
+                        layer = x2[(l0 + b) * n_heads:(l0 + b + 1) * n_heads].T
+                        sse[q, b] = exact_sse(layer, y, train[sorted_fold], test[sorted_fold])
+            r2 = 1.0 - sse.sum(0) / st.sst                                         # (B, P * S)
             stats[p0:p0 + per_chunk, part] = r2.reshape(r2.shape[0], -1, s).mean(-1).T
-    observed, null = stats[0], stats[1:]
+    null = stats
     from scipy.stats import false_discovery_control  # scipy.stats takes a second to import: only when tested
 
     exceed = (null >= observed - 1e-12 - 1e-9 * np.abs(observed)).sum(axis=0)

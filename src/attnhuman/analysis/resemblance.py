@@ -11,10 +11,9 @@ from functools import cached_property
 import numpy as np
 
 from attnhuman.analysis.ceilings import ceiling_scores
-from attnhuman.analysis.fits import cell_folds, layer_scores
+from attnhuman.analysis.least_squares import ceiling_r2, cell_folds, layer_r2, layer_scores
 from attnhuman.analysis.options import ScoreOptions
 from attnhuman.analysis.permutation import PermutationResult, permutation_test
-from attnhuman.analysis.regression import ceiling_r2, layer_r2
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus, n_cells
 from attnhuman.errors import DataError

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from attnhuman.analysis.regression import design_r2
+from attnhuman.analysis.least_squares import design_r2
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import tril_cells
 from attnhuman.errors import DataError

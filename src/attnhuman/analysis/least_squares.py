@@ -1,11 +1,18 @@
-"""Grouped cross-validation and spectral fits from per-fold sufficient statistics (docs/method.md section 4.1).
+"""The one least-squares engine of every R2 in the package (docs/method.md, "Human resemblance", "Score options").
 
-All fits are multi-target and vectorized: per layer, every fit comes from per-fold sufficient statistics
-(sums, Gram and cross-product matrices), so one eigendecomposition of the centred training Gram matrix per
-layer and fold serves every subject, filter and permutation. Out-of-fold R2: the cells of fold k are
-predicted by the fit (intercept and coefficients) on the other folds; the out-of-fold predictions of all
-kept cells are concatenated and ``R2_cv[s] = 1 - sum_c (y[c,s] - yhat[c,s])^2 / sum_c (y[c,s] - ybar[s])^2``
-with ``ybar[s]`` the subject's mean over ALL kept cells (negative when worse than that mean).
+OLS with intercept, multi-target and vectorized, from per-fold sufficient statistics (sums, Gram and cross-product
+matrices): per design (a layer's heads, a group mean, the three trivial patterns) one eigendecomposition of the
+centred training Gram matrix serves every target, filter (heads: OLS; pcs; ridge) and permutation. In-sample R2 is
+the one-fold case. A design whose centred Gram matrix is ill-conditioned (cond > 1e5, or rank-deficient) is fitted
+exactly instead, from the thin SVD of its centred training cells with the rank cut of ``numpy.linalg.lstsq``
+(:func:`exact_sse`), for all targets at once: an in-sample score, a cross-validated one and a permutation test's
+null take the same path.
+
+Out-of-fold R2: the cells of fold k are predicted by the fit (intercept and coefficients) on the other folds; the
+out-of-fold predictions of all kept cells are concatenated and
+``R2_cv[s] = 1 - sum_c (y[c,s] - yhat[c,s])^2 / sum_c (y[c,s] - ybar[s])^2`` with ``ybar[s]`` the subject's mean
+over ALL kept cells (negative when worse than that mean). Designs and targets are centred on their overall means
+first (OLS with intercept is unchanged by it), so the Gram matrices are accumulated without cancellation.
 """
 from __future__ import annotations
 
@@ -15,9 +22,19 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from attnhuman.analysis.options import RidgeOptions, ScoreOptions
-from attnhuman.analysis.regression import MIN_EIGEN_RATIO, centred_targets, layer_r2
 from attnhuman.errors import ConfigError, DataError
-from attnhuman.shapes import Cells, CellsSubjects, LayerHeadCells
+from attnhuman.shapes import Cells, CellsSubjects, LayerHeadCells, LayersSubjects, Subjects
+
+MIN_EIGEN_RATIO = 1e-10      # designs with cond > 1e5 are fitted exactly (exact_sse)
+
+
+def centred_targets(targets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column-centred ``(cells, subjects)`` targets and their total sums of squares."""
+    centred = targets - targets.mean(axis=0)
+    sst = np.einsum("cs,cs->s", centred, centred)
+    if (sst == 0).any():
+        raise DataError(f"subjects {np.flatnonzero(sst == 0).tolist()} have a constant target: R2 is undefined.")
+    return centred, sst
 
 
 def cell_folds(groups: np.ndarray, n_folds: int, seed: int, unit: str = "sentence") -> np.ndarray:
@@ -166,7 +183,7 @@ def _sse(st: FoldStats, train, test, predictors: str, n_components: int, alphas,
     return sse, base["ill"]
 
 
-def _outer_pairs(score: str, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def held_out_pairs(score: str, k: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train folds, test folds) masks: K held-out folds (cv) or all/all (insample)."""
     if score == "insample":
         every = np.ones(k, dtype=bool)
@@ -185,7 +202,7 @@ def procedure_sse(st: FoldStats, score: str, predictors: str, n_components: int,
 
 
 def _procedure_sse_unlimited(st: FoldStats, score: str, predictors: str, n_components: int, alphas, cache):
-    pairs = _outer_pairs(score, len(st.n))
+    pairs = held_out_pairs(score, len(st.n))
     sse, ill, chosen = [], [], []
     for train, test in pairs:
         if predictors == "ridge":
@@ -202,11 +219,16 @@ def _procedure_sse_unlimited(st: FoldStats, score: str, predictors: str, n_compo
     return np.stack(sse), np.stack(ill), (np.stack(chosen) if chosen else None)
 
 
-def _lstsq_sse(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """``(S,)`` test SSE of OLS with intercept fitted by ``numpy.linalg.lstsq`` (rank-revealing)."""
-    design = np.column_stack([np.ones(len(x)), x])
-    coef = np.linalg.lstsq(design[train], y[train], rcond=None)[0]
-    residual = y[test] - design[test] @ coef
+def exact_sse(x: np.ndarray, y: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
+    """``(S,)`` SSE on the ``test`` cells of OLS with intercept fitted on the ``train`` cells (boolean masks), exactly:
+    the thin SVD of the centred training design ``x`` ``(cells, F)``, singular values below ``s_max * max(shape) *
+    eps`` dropped (``numpy.linalg.lstsq``'s cut), for every target column of ``y`` ``(cells, S)`` at once."""
+    xt, yt = x[train], y[train]
+    xb, yb = xt.mean(axis=0), yt.mean(axis=0)
+    u, sv, vt = np.linalg.svd(xt - xb, full_matrices=False)
+    keep = sv > (sv[0] if sv.size else 0.0) * max(xt.shape) * np.finfo(np.float64).eps
+    coef = vt[keep].T @ ((u[:, keep].T @ (yt - yb)) / sv[keep][:, None])            # (F, S)
+    residual = y[test] - yb - (x[test] - xb) @ coef
     return np.einsum("cs,cs->s", residual, residual)
 
 
@@ -224,15 +246,30 @@ def sorted_by_fold(fold: np.ndarray | None, n: int):
     return order, np.concatenate([[0], np.cumsum(counts)]), fold[order]
 
 
+def design_sse(x2: np.ndarray, n_features: int, y: np.ndarray, bounds: np.ndarray, sorted_fold: np.ndarray,
+               score: str, predictors: str, n_components: int, alphas, cache: dict | None = None):
+    """SSE summed over the held-out pairs ``(B, T)`` of every design of ``x2`` ``(B*F, cells)`` for every target of
+    ``y`` ``(cells, T)`` (both centred and sorted by fold), ridge choices ``(pairs, B, T)`` or None: the spectral
+    route, and :func:`exact_sse` for heads designs it cannot trust."""
+    sse, ill, chosen = procedure_sse(fold_stats(x2, n_features, y, bounds), score, predictors, n_components, alphas,
+                                     cache)
+    if predictors == "heads":
+        x = x2.reshape(-1, n_features, x2.shape[1])
+        for p, (train, test) in enumerate(held_out_pairs(score, len(bounds) - 1)):
+            for b in np.flatnonzero(ill[p]):
+                sse[p, b] = exact_sse(x[b].T, y, train[sorted_fold], test[sorted_fold])
+    return sse.sum(0), chosen
+
+
 def layer_scores(attention: LayerHeadCells, targets: CellsSubjects, fold: Cells | None = None, *,
                  score: str = "insample", predictors: str = "heads", n_components: int = 8,
                  alphas=None, chunk: int = 8, return_alphas: bool = False):
     """``(layers, subjects)`` R2 of each layer's predictors for each subject.
 
-    ``attention``: ``(layers, heads, cells)``; ``targets``: ``(cells, subjects)``; ``fold``:
-    ``(cells,)`` fold index 0..K-1, needed for ``score='cv'`` and ``predictors='ridge'``.
-    ``insample`` + ``heads`` is :func:`attnhuman.analysis.regression.layer_r2` (the paper). With
-    ``return_alphas`` also the chosen ridge penalties ``(K or 1, layers, subjects)`` (else None).
+    ``attention``: ``(layers, heads, cells)`` (any float dtype; heads may be any features: a mean, patterns);
+    ``targets``: ``(cells, subjects)``; ``fold``: ``(cells,)`` fold index 0..K-1, needed for ``score='cv'`` and
+    ``predictors='ridge'``. ``insample`` + ``heads`` is the paper's score. With ``return_alphas`` also the chosen
+    ridge penalties ``(K or 1, layers, subjects)`` (else None).
     """
     targets = np.asarray(targets, dtype=np.float64)
     n_layers, n_heads, n = attention.shape
@@ -243,27 +280,39 @@ def layer_scores(attention: LayerHeadCells, targets: CellsSubjects, fold: Cells 
                  ridge=RidgeOptions(list(alphas))).check(n_heads=n_heads)
     if (score == "cv" or predictors == "ridge") and fold is None:
         raise DataError(f"score={score!r} with predictors={predictors!r} needs a fold per cell")
-    if score == "insample" and predictors == "heads":
-        r2 = layer_r2(attention, targets, chunk=chunk)
-        return (r2, None) if return_alphas else r2
-    _, sst = centred_targets(targets)
+    y, sst = centred_targets(targets)
     order, bounds, sorted_fold = sorted_by_fold(fold if (score == "cv" or predictors == "ridge") else None, n)
     if score == "cv" and predictors == "ridge" and len(bounds) < 4:
         raise ConfigError("score=cv with predictors=ridge needs at least 3 folds")
-    y = targets[order]
+    y = y[order]
     out = np.empty((n_layers, targets.shape[1]))
     chosen_all = []
     for start in range(0, n_layers, chunk):
         block = attention[start:start + chunk][:, :, order].astype(np.float64)
-        st = fold_stats(block.reshape(-1, n), n_heads, y, bounds)
-        sse, ill, chosen = procedure_sse(st, score, predictors, n_components, alphas)
-        if predictors == "heads":                                  # exact lstsq where the Gram route is unsafe
-            for p, (train, test) in enumerate(_outer_pairs(score, len(bounds) - 1)):
-                for b in np.flatnonzero(ill[p]):
-                    sse[p, b] = _lstsq_sse(block[b].T, y, train[sorted_fold], test[sorted_fold])
-        out[start:start + chunk] = 1.0 - sse.sum(0) / sst
+        block -= block.mean(axis=2, keepdims=True)
+        sse, chosen = design_sse(block.reshape(-1, n), n_heads, y, bounds, sorted_fold, score, predictors,
+                                 n_components, alphas)
+        out[start:start + chunk] = 1.0 - sse / sst
         if chosen is not None:
             chosen_all.append(np.asarray(alphas)[chosen])
     if not return_alphas:
         return out
     return out, (np.concatenate(chosen_all, axis=1) if chosen_all else None)
+
+
+def design_r2(design: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """In-sample R2 of OLS with intercept for each target column: ``design`` ``(..., cells, features)``,
+    ``targets`` ``(cells, subjects)``; returns ``(..., subjects)``."""
+    design = np.asarray(design)
+    batch = design.reshape((-1,) + design.shape[-2:])
+    return layer_scores(np.swapaxes(batch, 1, 2), targets).reshape(design.shape[:-2] + (np.shape(targets)[1],))
+
+
+def layer_r2(attention: LayerHeadCells, targets: CellsSubjects, chunk: int = 8) -> LayersSubjects:
+    """``(layers, subjects)`` in-sample R2 with each layer's heads as predictors (the paper's score)."""
+    return layer_scores(attention, targets, chunk=chunk)
+
+
+def ceiling_r2(mean: Cells, targets: CellsSubjects) -> Subjects:
+    """``(subjects,)`` R2 of each subject regressed on the group mean (inter-subject agreement)."""
+    return design_r2(np.asarray(mean, dtype=np.float64)[:, None], targets)
