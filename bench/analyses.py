@@ -1,8 +1,8 @@
 """Benchmark: the comparison's per-run analyses on LLaMA-30B against naive references, side by side.
 
-- divergence (docs/method.md section 6): released LLaMA-30B plain vs translate, all 60 layers, js and
+- divergence (docs/method.md, "General attention divergence"): released LLaMA-30B plain vs translate, all 60 layers, js and
   sym_kl; naive: the released code's way, a Python loop over sentences and rows with scipy.
-- trivial-pattern reliance (section 7): all 60 x 52 heads; naive: one scikit-learn LinearRegression
+- trivial-pattern reliance (docs/method.md, "Trivial pattern reliance"): all 60 x 52 heads; naive: one scikit-learn LinearRegression
   per head on a Python-list design.
 The naive references run on a few layers and are extrapolated; file loading is excluded.
 The last line printed is a JSON object.

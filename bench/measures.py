@@ -1,4 +1,4 @@
-"""Benchmark: the cost of each attention measure (docs/method.md section 13) against the weights.
+"""Benchmark: the cost of each attention measure (docs/method.md, "Attention measures") against the weights.
 
 SmolLM2-135M-Instruct on the 148 Reading Brain sentences, on CPU, through the job's extraction
 (``extract(..., measure=...)``, batched, merged into words). Each measure runs in its own process, so

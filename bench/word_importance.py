@@ -1,4 +1,4 @@
-"""Benchmark: word importance (docs/method.md section 11) on GECO against a naive per-unit reference.
+"""Benchmark: word importance (docs/method.md, "Word importance from reading times") on GECO against a naive per-unit reference.
 
 Human side: the real GECO English reading times (14 readers, the 5,000 sentences of 2 words or more), TRT
 from ``geco_en/pp*-relfix-feats.csv.gz`` read by data=geco's loader (relFix recomputed from TRT). Model side: a seeded random

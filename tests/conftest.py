@@ -1,5 +1,6 @@
-"""Fixtures, and the tiers: tests/unit (no real data, seconds), tests/data and tests/reliability (real data;
-the latter a catalogue of bad inputs), tests/e2e (the commands)."""
+"""Fixtures, and the tiers by purpose (docs/architecture.md, "Tests, by purpose"): tests/unit (functions against
+references, no real data), tests/data (analyses on the real data), tests/reliability (the catalogue of bad inputs),
+tests/jobs (jobs, sweeps and comparisons in-process), tests/system (where the process boundary is the point)."""
 from __future__ import annotations
 
 import os
@@ -13,18 +14,21 @@ from attnhuman.corpus import demo_corpus
 from attnhuman.humans.reading_brain.release import Release
 from attnhuman.humans.reading_brain.saccades import load_cohorts
 from attnhuman.humans.reading_brain.source import load_corpus
-from helpers import DATA, LLAMA30, READING_BRAIN
+from helpers.paths import DATA, LLAMA30, READING_BRAIN
+from helpers.references import random_store
 
-# caches (paths.cache: human data, extractions, weight hashes) of this test session only, never the user's
-os.environ["XDG_CACHE_HOME"] = tempfile.mkdtemp(prefix="attnhuman-test-cache-")
-TIERS = {"unit": "unit", "data": "data", "reliability": "data", "e2e": "e2e"}   # folder -> tier
+# caches (paths.cache: human data, extractions, weight hashes) of this test session only, never the user's; shared by
+# the session's worker processes (pytest -n), which inherit the variable from the first
+os.environ.setdefault("ATTNHUMAN_TEST_CACHE", tempfile.mkdtemp(prefix="attnhuman-test-cache-"))
+os.environ["XDG_CACHE_HOME"] = os.environ["ATTNHUMAN_TEST_CACHE"]
+TIERS = ("unit", "data", "reliability", "jobs", "system")
 
 
 def pytest_collection_modifyitems(config, items):
     """Mark every test with its tier (by folder): ``pytest -m unit`` runs the first tier alone."""
     for item in items:
-        tier = TIERS.get(Path(str(item.fspath)).parent.name)
-        if tier:
+        tier = Path(str(item.fspath)).parent.name
+        if tier in TIERS:
             item.add_marker(getattr(pytest.mark, tier))
 
 
@@ -73,3 +77,13 @@ def release_copy(tmp_path) -> Path:
             dst.parent.mkdir(parents=True, exist_ok=True)
             dst.symlink_to(src)
     return tmp_path
+
+
+@pytest.fixture(scope="session")
+def tiny_released(corpus, tmp_path_factory) -> list[str]:
+    """Overrides of a job that reads seeded random attention of the registry's tiny LLaMA (2 layers x 5 heads) on the
+    Reading Brain corpus as released attention: a real job in a fraction of a second, for tests of what runs where
+    (parallel writers, servers, the UI, identity), not of numbers."""
+    path = random_store(corpus, seed=0, layers=2, heads=5).save(tmp_path_factory.mktemp("tiny-released") / "tiny.npz")
+    return ["source=released", "model=llama", "size=tiny", f"source.path={path}", f"data.root={READING_BRAIN}",
+            "data.download=false", "analysis.fmri=false"]

@@ -1,4 +1,4 @@
-"""The stimulus corpus and the shared cell index (docs/method.md section 1).
+"""The stimulus corpus and the shared cell index (docs/method.md, "Corpus and cells").
 
 Every word-by-word matrix of a sentence with ``n`` words is reduced to its lower triangle
 including the diagonal, in ``numpy.tril_indices(n)`` order; the cells of all sentences are

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -51,7 +52,9 @@ def of_file_memo(path: Path, memo_dir: Path | None = None) -> str:
         return memo.read_text()
     digest = of_file(path)
     memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(digest)
+    partial = memo.with_name(f".{memo.name}.{os.getpid()}")
+    partial.write_text(digest)
+    partial.replace(memo)                  # atomic: another process reads the whole digest or none
     return digest
 
 

@@ -1,6 +1,6 @@
 """Array shapes as type aliases: the axes an array has, readable in signatures (``numpy.ndarray`` underneath).
 
-``cells`` are the analysed word pairs of the corpus (docs/method.md section 1), ``subjects`` a cohort's readers.
+``cells`` are the analysed word pairs of the corpus (docs/method.md, "Corpus and cells"), ``subjects`` a cohort's readers.
 """
 from typing import Annotated
 

@@ -4,7 +4,7 @@ import pytest
 
 from attnhuman.attention.store import AttentionStore, load_attention, load_packed
 from attnhuman.errors import DataError
-from helpers import DATA, LLAMA30
+from helpers.paths import DATA, LLAMA30
 
 
 def test_native_import_equals_packed(corpus, llama30):

@@ -15,7 +15,8 @@ from attnhuman.comparison.tables import (
     group_test_table,
     layer_test_table,
 )
-from helpers import LLAMA30, log_run
+from helpers.commands import log_run
+from helpers.paths import LLAMA30
 
 TAGS = dict(model="llama", size="30b", tuning="base", family="llama", stage="pretrained", source="released")
 

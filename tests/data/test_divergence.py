@@ -15,7 +15,7 @@ from attnhuman.analysis.divergence import (
 )
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.errors import DataError
-from helpers import LLAMA30
+from helpers.paths import LLAMA30
 
 LAYERS = [0, 30, 59]
 EPS = 1e-10

@@ -1,4 +1,4 @@
-"""fMRI resemblance (docs/method.md section 9) on the real ROI files, against plain loops and numpy.linalg.lstsq."""
+"""fMRI resemblance (docs/method.md, "fMRI") on the real ROI files, against plain loops and numpy.linalg.lstsq."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -14,7 +14,9 @@ from attnhuman.humans.cohort import ExclusionReport
 from attnhuman.humans.reading_brain.fmri import load_fmri_cohort, load_fmri_cohorts
 from attnhuman.humans.reading_brain.layout import REGIONS
 from attnhuman.humans.reading_brain.release import Release
-from helpers import READING_BRAIN, compose_job, lstsq_r2, read_pickle, write_pickle
+from helpers.config import compose_job
+from helpers.paths import READING_BRAIN
+from helpers.references import lstsq_r2, read_pickle, write_pickle
 
 N_SUBJECTS = {"L1": 52, "L2": 55}
 EMPTY_L1 = ("L1_S21", "L1_S48", "L1_S50", "L1_S51", "L1_S52")

@@ -1,4 +1,4 @@
-"""Reading Brain importer and proxy cohort (docs/method.md section 3) on the real data."""
+"""Reading Brain importer and proxy cohort (docs/method.md, "Human data and the proxy cohort") on the real data."""
 import logging
 
 import numpy as np
@@ -9,7 +9,9 @@ from attnhuman.app.spec import humans_spec
 from attnhuman.errors import DataError
 from attnhuman.humans.reading_brain.release import Release
 from attnhuman.humans.reading_brain.saccades import load_cohort, load_cohorts
-from helpers import READING_BRAIN, compose_job, read_pickle, reference_cohort, write_pickle
+from helpers.config import compose_job
+from helpers.paths import READING_BRAIN
+from helpers.references import read_pickle, reference_cohort, write_pickle
 
 
 def test_corpus_matches_release(corpus):

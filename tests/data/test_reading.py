@@ -9,7 +9,8 @@ import pytest
 
 from attnhuman.analysis.word_importance import relative
 from attnhuman.app.factories import eyelink, word_measures
-from helpers import DATA, EYELINK, GECO_COLUMNS
+from helpers.config import EYELINK, GECO_COLUMNS
+from helpers.paths import DATA
 
 GECO, ONESTOP = DATA / "geco_en", DATA / "onestop_sample"
 

@@ -8,7 +8,7 @@ import pytest
 from attnhuman.errors import DataError
 from attnhuman.humans.reading_brain.release import CHECKSUMS, Release
 from attnhuman.identity import of_file as sha256
-from helpers import READING_BRAIN
+from helpers.paths import READING_BRAIN
 
 
 @pytest.fixture

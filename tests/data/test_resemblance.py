@@ -1,9 +1,9 @@
-"""Multi-target least squares against per-subject numpy.linalg.lstsq; real-data resemblance."""
+"""Human resemblance of the released LLaMA-30B on the real cohorts, against per-subject numpy.linalg.lstsq."""
 import numpy as np
 import pytest
 
 from attnhuman.analysis.resemblance import group_resemblance
-from helpers import lstsq_r2
+from helpers.references import lstsq_r2
 
 
 def test_llama30_resemblance_on_real_data(cohorts, llama30):

@@ -16,7 +16,7 @@ from attnhuman.analysis.resemblance import group_resemblance, score_group
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import tril_cells
 from attnhuman.errors import ConfigError
-from helpers import lstsq_r2, ols_predict, oof_r2, sklearn_folds
+from helpers.references import lstsq_r2, ols_predict, oof_r2, sklearn_folds
 
 LAYERS = [0, 1, 30]
 

@@ -15,7 +15,9 @@ from attnhuman.humans.simulate import (
     simulate_cohort,
     simulate_cohorts,
 )
-from helpers import READING_BRAIN, load_synthetic, random_store
+from helpers.config import load_synthetic
+from helpers.paths import READING_BRAIN
+from helpers.references import random_store
 
 FLAT = dict(refixation_difficulty=0.0, regression_difficulty=0.0, skipping_difficulty=0.0, subject_sd=0.0)
 

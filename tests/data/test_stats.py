@@ -13,7 +13,7 @@ from attnhuman.analysis.stats import (
     paired_layer_tests,
 )
 from attnhuman.attention.store import load_attention
-from helpers import LLAMA30
+from helpers.paths import LLAMA30
 
 PARAMS = np.array([774e6, 7e9, 13e9, 30e9, 65e9])
 TABLE2_L1 = np.array([34.99, 53.04, 55.56, 63.16, 64.05])

@@ -1,4 +1,4 @@
-"""Trivial-pattern reliance (docs/method.md section 7) against an independent numpy lstsq loop."""
+"""Trivial-pattern reliance (docs/method.md, "Trivial pattern reliance") against an independent numpy lstsq loop."""
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +13,7 @@ from attnhuman.analysis.trivial import (
 )
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import tril_cells
-from helpers import lstsq_r2
+from helpers.references import lstsq_r2
 
 
 def loop_patterns(n_words):

@@ -1,10 +1,7 @@
 """A catalogue of bad inputs: damaged copies of the real data, caches, checkpoints and settings. Each must give
 its exact error or report line, never a silently different number."""
 import logging
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -25,7 +22,10 @@ from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.reading_brain.release import Release
 from attnhuman.humans.reading_brain.saccades import load_cohorts
-from helpers import LLAMA30, READING_BRAIN, ROOT, compose_job, main, read_pickle, runs, write_pickle
+from helpers.commands import command, runs
+from helpers.config import compose_job
+from helpers.paths import LLAMA30, READING_BRAIN
+from helpers.references import read_pickle, write_pickle
 
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
               "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 256}
@@ -225,17 +225,6 @@ def test_unwritable_store_is_named(monkeypatch, tmp_path):
         prepare_store(store)
 
 
-def test_data_errors_print_one_message_before_any_run(tmp_path):
-    """A missing released file stops in seconds with one line, no traceback and no MLflow run."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
-    proc = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), "source=released", "model=llama",
-                           "size=30b", f"data.root={READING_BRAIN}", f"source.path={LLAMA30 / 'absent.npz'}",
-                           f"hydra.run.dir={tmp_path}/out"], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert proc.returncode == 1
-    assert f"attention input {LLAMA30 / 'absent.npz'} does not exist" in proc.stderr
-    assert "Traceback" not in proc.stderr and runs(tmp_path)[1] == []
-
-
 def test_changed_attention_file_is_run_again_not_skipped(tmp_path):
     """The same config on other file contents is another job: its FINISHED run is not reused, and names show
     data and score options that differ from the defaults."""
@@ -243,17 +232,17 @@ def test_changed_attention_file_is_run_again_not_skipped(tmp_path):
     path = store.save(tmp_path / "attention.npz")
     args = ["source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}", f"source.path={path}",
             "analysis.fmri=false"]
-    main(tmp_path, *args)
-    main(tmp_path, *args)
+    command(tmp_path, *args)
+    command(tmp_path, *args)
     assert len(runs(tmp_path)[1]) == 1                                  # same identity: skipped
     store.attention[1] = store.attention[30]                            # other contents, same path and shape
     AttentionStore(store.attention, store.n_words, store.sentences_per_article).save(path)
-    proc = main(tmp_path, *args)
+    result = command(tmp_path, *args)
     first, second = runs(tmp_path)[1]
-    assert "Skipping" not in proc.stderr and first.data.tags["config_hash"] == second.data.tags["config_hash"]
+    assert "Skipping" not in result.output and first.data.tags["config_hash"] == second.data.tags["config_hash"]
     assert first.data.tags["attention_fingerprint"] != second.data.tags["attention_fingerprint"]
     assert first.data.metrics["resemblance_L1"] != second.data.metrics["resemblance_L1"]
-    main(tmp_path, "data=synthetic", "analysis.score=cv", *args[:-1])
+    command(tmp_path, "data=synthetic", "analysis.score=cv", *args[:-1])
     assert runs(tmp_path)[1][-1].info.run_name == "llama-30b-base-none+released+synthetic+cv"
 
 
@@ -267,3 +256,14 @@ def test_junk_checkpoint_names_what_is_wrong(tiny_folder, tmp_path, checkpoint_c
         (junk / name).unlink(missing_ok=True)
     with pytest.raises(DataError, match=r"junk: its tokenizer cannot be loaded .*tokenizer files present: none"):
         open_checkpoint(str(junk), "llama-tiny-base", cache_dir=checkpoint_cache)
+
+
+def test_a_table_without_a_named_column_stops_before_any_run(tmp_path):
+    """data=word_measures whose table lacks data.columns.word_index: one line naming the file, and no MLflow run."""
+    table = tmp_path / "words.csv"
+    table.write_text("subject,unit,word,measure\na,1,One,100\na,1,two,50\n")
+    result = command(tmp_path, "data=word_measures", f"data.path={table}", "model=gpt2", "size=tiny", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.output
+    assert f"gpt2-tiny-base-none+word_measures cannot run:\n  {table}: no column word_index " \
+           "(data.columns.word_index); its columns are ['subject', 'unit', 'word', 'measure']" in result.output
+    assert runs(tmp_path)[1] == []

@@ -11,7 +11,9 @@ from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.cohort import ExclusionReport
 from attnhuman.humans.reading_brain.release import Release
 from attnhuman.humans.reading_brain.saccades import load_cohort
-from helpers import LLAMA30, READING_BRAIN, load_synthetic, read_pickle, write_pickle
+from helpers.config import load_synthetic
+from helpers.paths import LLAMA30, READING_BRAIN
+from helpers.references import read_pickle, write_pickle
 
 # -- attention files: each damage of a packed or native file, and its message --------------------------------------
 

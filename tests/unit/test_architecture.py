@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import ROOT
+from helpers.paths import ROOT
 
 PACKAGE = ROOT / "src" / "attnhuman"
 # layer -> the layers it may import (besides itself)

@@ -7,7 +7,7 @@ from scipy import stats as sps
 from attnhuman.app.comparison import select_runs
 from attnhuman.comparison.runs import find_pairs
 from attnhuman.comparison.tables import correlation_table
-from helpers import log_run
+from helpers.commands import log_run
 
 TAGS = dict(model="llama", size="30b", tuning="base", family="llama", stage="pretrained", source="released")
 

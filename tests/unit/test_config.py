@@ -4,7 +4,7 @@ import pytest
 from attnhuman.app.resources import Shape, job_shape, weight_gb
 from attnhuman.app.spec import job_spec, resolve_model
 from attnhuman.errors import ConfigError
-from helpers import combinations, compose_job
+from helpers.config import combinations, compose_job
 
 EXPECTED = {  # model_size: (layers, heads, tunings)
     "llama_7b": (32, 32, ["base"]), "llama_13b": (40, 40, ["base"]), "llama_30b": (60, 52, ["base"]),
@@ -42,10 +42,12 @@ def test_default_tuning_and_checkpoint_override(monkeypatch):
     assert resolve_model(compose_job("model=llama", "size=65b")).stage == "pretrained"
 
 
-def test_a_unit_sample_shows_in_the_run_name():
-    assert job_spec(compose_job("model=smollm2", "data=geco", "measure=norm")).name == \
+def test_a_unit_sample_shows_in_the_run_name(tmp_path):
+    (tmp_path / "pp21-relfix-feats.csv").write_text(",sentence_id,word_id,word,TRT\n0,0,0,One,100\n")
+    tables = f"data.path={tmp_path}/pp*-relfix-feats.csv"
+    assert job_spec(compose_job("model=smollm2", "data=geco", tables, "measure=norm")).name == \
         "smollm2-135m-instruct-none+norm+geco"
-    assert job_spec(compose_job("model=smollm2", "data=geco", "data.sample=500")).name == \
+    assert job_spec(compose_job("model=smollm2", "data=geco", tables, "data.sample=500")).name == \
         "smollm2-135m-instruct-none+geco+sample500"
 
 

@@ -1,4 +1,5 @@
-"""General attention divergence against an independent slow implementation on the real LLaMA-30B data."""
+"""General attention divergence against an independent slow implementation on small hand-made matrices (on the real
+LLaMA-30B attention: tests/data/test_divergence.py)."""
 from __future__ import annotations
 
 import numpy as np

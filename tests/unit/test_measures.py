@@ -12,7 +12,7 @@ from attnhuman.attention.extraction.measures.norm import norm
 from attnhuman.attention.extraction.measures.rollout import rollout
 from attnhuman.attention.extraction.measures.value_zeroing import value_zeroing
 from attnhuman.errors import DataError
-from helpers import padded_batch
+from helpers.models import padded_batch
 
 SMALL = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
          "num_key_value_heads": 2, "vocab_size": 100, "max_position_embeddings": 64}

@@ -5,7 +5,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman.attention.extraction.measures import saliency as saliency_module
 from attnhuman.attention.extraction.measures.saliency import saliency
-from helpers import padded_batch
+from helpers.models import padded_batch
 
 SMALL = {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4,
          "num_key_value_heads": 2, "vocab_size": 100, "max_position_embeddings": 64}

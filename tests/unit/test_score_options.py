@@ -1,5 +1,6 @@
-"""Score options (attnhuman.scores), each against an independent computation: per-subject sklearn /
-numpy loops over folds, sklearn PCA and Ridge, a slow permutation loop, planted-truth ceilings."""
+"""Score options (attnhuman.analysis: options, least_squares, ceilings, permutation), each against an independent
+computation: per-subject sklearn / numpy loops over folds, sklearn PCA and Ridge, a slow permutation loop, planted-truth
+ceilings."""
 import numpy as np
 import pytest
 from sklearn.linear_model import Ridge
@@ -14,7 +15,8 @@ from attnhuman.analysis.permutation import (
 )
 from attnhuman.app.spec import score_options
 from attnhuman.errors import ConfigError
-from helpers import compose_job, lstsq_r2, oof_r2, sklearn_folds
+from helpers.config import compose_job
+from helpers.references import lstsq_r2, oof_r2, sklearn_folds
 
 LAYERS = [0, 1, 30]
 

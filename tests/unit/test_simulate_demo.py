@@ -12,7 +12,8 @@ from attnhuman.humans.simulate import (
     target_probabilities,
     word_difficulty,
 )
-from helpers import load_synthetic, random_store
+from helpers.config import load_synthetic
+from helpers.references import random_store
 
 FLAT = dict(refixation_difficulty=0.0, regression_difficulty=0.0, skipping_difficulty=0.0, subject_sd=0.0)
 

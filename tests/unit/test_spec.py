@@ -10,7 +10,8 @@ from attnhuman.app.spec import IDENTITY, NOT_IDENTITY, _identity, job_spec, reso
 from attnhuman.attention.source import AttentionSource
 from attnhuman.errors import ConfigError
 from attnhuman.humans.source import HumanData
-from helpers import CONF_DIR, compose_job
+from helpers.config import compose_job
+from helpers.paths import CONF_DIR
 
 GROUPS = ("model", "prefix", "data", "source", "measure", "analysis")
 
@@ -66,6 +67,7 @@ def test_factories_take_exactly_their_settings():
 def _tables(tmp_path):
     """A tiny long word table and EyeLink pair of reports."""
     (tmp_path / "words.csv").write_text("subject,unit,word_index,word,measure\na,1,0,One,100\na,1,1,two,0\n")
+    (tmp_path / "pp21-relfix-feats.csv").write_text(",sentence_id,word_id,word,TRT\n0,0,0,One,100\n1,0,1,two,0\n")
     (tmp_path / "ia.csv").write_text("participant_id,unique_paragraph_id,IA_ID,IA_LABEL,IA_DWELL_TIME\n"
                                      "a,p,1,One,100\na,p,2,two,50\n")
     (tmp_path / "fixations.csv").write_text("participant_id,unique_paragraph_id,CURRENT_FIX_INDEX,"
@@ -74,6 +76,7 @@ def _tables(tmp_path):
     released.parent.mkdir()
     released.touch()
     return {"word_measures": [f"data.path={tmp_path / 'words.csv'}"], "eyelink": [f"data.path={tmp_path}"],
+            "geco": [f"data.path={tmp_path}/pp*-relfix-feats.csv"],
             "released": [f"source.path={released}", "model=llama", "size=30b"], "hf": ["model=smollm2"],
             "deepspeed": ["model=smollm2"]}
 

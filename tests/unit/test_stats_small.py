@@ -1,4 +1,5 @@
-"""Statistics against scipy.stats on real per-subject R2 of LLaMA-30B (plain vs translate prefix)."""
+"""Statistics against scipy.stats and pingouin on seeded arrays: Bonferroni, paired and independent tests, correlations,
+the scaling line (the real LLaMA-30B comparisons: tests/data/test_stats.py)."""
 from __future__ import annotations
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Word importance (docs/method.md section 11) against a naive reference: loops over units, rows and
+"""Word importance (docs/method.md, "Word importance from reading times") against a naive reference: loops over units, rows and
 subjects with scipy.stats.spearmanr per unit, on a seeded random problem and planted cases."""
 from __future__ import annotations
 

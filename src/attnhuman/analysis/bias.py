@@ -1,4 +1,4 @@
-"""The head-count bias of the paper's in-sample score (docs/method.md section 4.1).
+"""The head-count bias of the paper's in-sample score (docs/method.md, "Score options").
 
 In-sample R2 with one predictor per head rises with the number of heads even when the attention is
 random; the cross-validated R2 (``scores.layer_scores(score="cv")``, folds by sentence) does not.

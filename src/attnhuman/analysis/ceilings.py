@@ -1,4 +1,4 @@
-"""Ceilings of human resemblance: how well a subject can be predicted at all (docs/method.md section 4.1).
+"""Ceilings of human resemblance: how well a subject can be predicted at all (docs/method.md, "Score options").
 
 ``group_mean`` (paper): the group mean as single predictor of each subject. ``loo``: the mean of the
 OTHER subjects (no part of the subject's own noise; biased low by the reliability of the others' mean).

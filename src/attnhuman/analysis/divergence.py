@@ -1,4 +1,4 @@
-"""General attention divergence (docs/method.md section 6, paper section 3.1), vectorized.
+"""General attention divergence (docs/method.md, "General attention divergence", paper section 3.1), vectorized.
 
 Two runs' head-averaged attention is compared sentence by sentence, row by row. Row ``i`` of a
 sentence (the ``i + 1`` cells ``j <= i`` of the shared cell index, contiguous in

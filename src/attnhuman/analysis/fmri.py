@@ -1,9 +1,9 @@
-"""fMRI resemblance (docs/method.md section 9, paper appendix D): the regression of section 4 per ROI region.
+"""fMRI resemblance (docs/method.md, "fMRI"; paper appendix D): the regression of "Human resemblance" per ROI region.
 
 Each region's cohort (:mod:`attnhuman.humans.reading_brain.fmri`) is scored like the saccade cohorts: each layer's heads
 predict each subject, in-sample R2, mean over subjects, resemblance = 100 * max layer R2 / ceiling.
 
-Legacy score ``legacy_pearson`` (not the default, not comparable to section 4): the released code's
+Legacy score ``legacy_pearson`` (not the default, not comparable to "Human resemblance"): the released code's
 inter-subject score, the Pearson r between a subject and the region mean within each sentence,
 averaged over sentences, then over subjects.
 """

@@ -1,4 +1,4 @@
-"""Score options of human resemblance (docs/method.md section 4.1), typed and checked, and their metric names.
+"""Score options of human resemblance (docs/method.md, "Score options"), typed and checked, and their metric names.
 
 The paper's score is an in-sample R2 with one predictor per head and a ceiling whose group mean holds the
 predicted subject. Each option below is named; the defaults (``insample``, ``heads``, ``group_mean``, no

@@ -1,4 +1,4 @@
-"""Sentence-permutation test of each layer's score, with FDR control across layers (docs/method.md section 4.1)."""
+"""Sentence-permutation test of each layer's score, with FDR control across layers (docs/method.md, "Score options")."""
 from __future__ import annotations
 
 import time

@@ -1,4 +1,4 @@
-"""Human resemblance of a run's attention (docs/method.md section 4): per-layer R2, ceiling, resemblance.
+"""Human resemblance of a run's attention (docs/method.md, "Human resemblance"): per-layer R2, ceiling, resemblance.
 
 :func:`group_resemblance` is the paper's score; :func:`score_group` the same under any
 :class:`~attnhuman.analysis.options.ScoreOptions` (cross-validation, PCs, ridge, other ceilings, permutation test).

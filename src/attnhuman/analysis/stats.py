@@ -1,4 +1,4 @@
-"""Statistics of the comparisons (docs/method.md section 8), on pingouin.
+"""Statistics of the comparisons (docs/method.md, "Statistics"), on pingouin.
 
 - Layer comparisons of two runs: paired t-test over subjects per layer, significant at
   p < alpha / n_layers (Bonferroni), counted as higher / lower (paper Tables 4, 6, 7).

@@ -1,4 +1,4 @@
-"""Trivial-pattern reliance (docs/method.md section 7, paper section 3.3), vectorized.
+"""Trivial-pattern reliance (docs/method.md, "Trivial pattern reliance", paper section 3.3), vectorized.
 
 Three 0/1 patterns on the shared cell index: ``start`` (j == 0), ``previous`` (j == i - 1) and
 ``self`` (j == i). Every head of every layer, and every subject of a group, is the target of ONE

@@ -1,4 +1,4 @@
-"""Word importance from reading times vs attention (Hollenstein & Beinborn 2021; docs/method.md section 11).
+"""Word importance from reading times vs attention (Hollenstein & Beinborn 2021; docs/method.md, "Word importance from reading times").
 
 Human importance ``h`` (mean relative total reading time over subjects) and the importance each word
 receives from the head-mean attention are compared per unit (sentence) with Spearman rho, layer by layer,
@@ -128,7 +128,7 @@ class WordImportance:
 def word_importance(attention: LayerHeadCells, n_words: np.ndarray, relfix: list[np.ndarray],
                     words: list[tuple[str, ...]], keep: np.ndarray | None = None,
                     received: str = "mean") -> WordImportance:
-    """Score attention against human word importance (docs/method.md section 11).
+    """Score attention against human word importance (docs/method.md, "Word importance from reading times").
 
     ``relfix[k]``: ``(n_subjects, n_k)`` from :func:`relative`. ``keep``: ``(n_units,)`` bool of units to
     score (None: all); units with < 2 words or no subject left are skipped. The ceiling (leave one

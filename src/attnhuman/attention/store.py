@@ -143,7 +143,7 @@ def _check_native_mass(array: np.ndarray, cells: np.ndarray, corpus: Corpus, pos
         raise DataError(f"{path}: {bad.size} of {len(corpus)} sentences have attention outside their "
                         f"word-level lower triangle; first: {'; '.join(examples)}. This looks like "
                         "token-level (not word-merged) or non-causal attention. Merge tokens into words "
-                        "(docs/method.md section 2) before importing; attnhuman does not slice it to fit.")
+                        "(docs/method.md, 'Model attention') before importing; attnhuman does not slice it to fit.")
 
 
 def validate(store: AttentionStore, corpus: Corpus, source: str, probabilities: bool = True) -> AttentionStore:

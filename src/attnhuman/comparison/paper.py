@@ -17,7 +17,7 @@ RESEMBLANCE = {
     ("llama", "30b", "base"): (0.2372, 63.16, 69.40),
     ("llama", "65b", "base"): (0.2375, 64.05, 70.07),
 }
-CEILING = {"L1": 0.1560, "L2": 0.2463}                      # section 4, with true counts
+CEILING = {"L1": 0.1560, "L2": 0.2463}                      # the paper's section 4, with true counts
 # Table 4: (model, size) -> {(relation, group): number of layers vs LLaMA of the same size}
 LAYER_COUNTS = {
     ("alpaca", "7b"): {("higher", "L1"): 3, ("higher", "L2"): 8, ("lower", "L1"): 4, ("lower", "L2"): 7},
@@ -34,7 +34,7 @@ FMRI = {
     ("alpaca", "13b", "base"): (14.67, 19.44), ("vicuna", "13b", "v1_1"): (14.02, 18.57),
 }
 FMRI_REGION = "anterior"
-# section 5 and appendix D: (x, y, group) -> Pearson r; and the 100B extrapolation (%)
+# the paper's section 5 and appendix D: (x, y, group) -> Pearson r; and the 100B extrapolation (%)
 CORRELATIONS = {
     ("ntp_loss_per_len", "resemblance", "L1"): -0.875, ("ntp_loss_per_len", "resemblance", "L2"): -0.917,
     ("log10_parameters", "resemblance", "L1"): 0.989, ("log10_parameters", "resemblance", "L2"): 0.964,

@@ -54,7 +54,7 @@ class Run:
 
     @property
     def measure(self) -> str:
-        """The attention measure (docs/method.md section 13); runs before measures existed hold the weights."""
+        """The attention measure (docs/method.md, "Attention measures"); runs before measures existed hold the weights."""
         return self.params.get("measure.name", "weights")
 
     @property

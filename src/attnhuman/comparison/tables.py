@@ -192,7 +192,7 @@ def trivial_difference_table(pairs: list[Pair]) -> pd.DataFrame:
 
 def measures_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
     """One row per run: its model and prefix, its attention measure, the best-layer score and layer on saccade
-    resemblance and on word importance, with each ceiling (docs/method.md sections 4, 11, 13)."""
+    resemblance and on word importance, with each ceiling (docs/method.md, "Human resemblance", "Word importance from reading times", "Attention measures")."""
     rows = []
     for run in runs:
         row = dict(model=f"{run.model}-{run.size}-{run.tuning}-{run.prefix}", measure=run.measure, run=run.label)

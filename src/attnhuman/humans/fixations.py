@@ -1,4 +1,4 @@
-"""Fixation sequences to saccade matrices (docs/method.md section 12): per subject and unit, each pair of
+"""Fixation sequences to saccade matrices (docs/method.md, "Fixation reports to saccade matrices"): per subject and unit, each pair of
 consecutive fixations that both lie on words is a saccade from word ``i`` to word ``j``; a fixation outside every
 word breaks the chain. The group mean of the subjects' counts replaces the released mean matrices.
 """

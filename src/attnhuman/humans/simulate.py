@@ -1,4 +1,4 @@
-"""Simulated readers: L1-like and L2-like cohorts of saccade matrices for any corpus (docs/method.md section 11).
+"""Simulated readers: L1-like and L2-like cohorts of saccade matrices for any corpus (docs/method.md, "Simulated readers").
 
 Every subject reads every sentence once, left to right, as a Markov chain over word positions.
 At each fixation on word ``i`` (0-based) of an ``n``-word sentence the reader makes one saccade:
@@ -24,9 +24,9 @@ At each fixation on word ``i`` (0-based) of an ``n``-word sentence the reader ma
 ``a_s, b_s ~ N(0, subject_sd)`` are per-subject offsets (individual differences in reading style).
 
 A subject's matrix for a sentence counts its transitions ``(i, j)``; the cohort keeps the analysed
-cells (lower triangle incl. the diagonal, docs/method.md section 1). With ``binarize`` (default) a cell is
+cells (lower triangle incl. the diagonal, docs/method.md, "Corpus and cells"). With ``binarize`` (default) a cell is
 1 where the subject made that transition at least once, which is what the proxy cohort of the real
-data holds (docs/method.md section 3); ``binarize=false`` keeps counts (true per-subject count files).
+data holds (docs/method.md, "Human data and the proxy cohort"); ``binarize=false`` keeps counts (true per-subject count files).
 The group mean is the mean over all simulated subjects of the group.
 
 Everything is seeded (``numpy.random.Generator``; the group's stream depends only on ``seed`` and the

@@ -1,6 +1,5 @@
 """Word-level reading measures of any corpus, from tables: one long table or one table per subject (CSV, CSV.gz or
-Parquet), with the columns of subject, unit, word index, word and measure named by the caller (docs/method.md
-section 11). Every problem names the file, the subject and the unit; what is left out goes into the report.
+Parquet), with the columns of subject, unit, word index, word and measure named by the caller (docs/method.md, "Word importance from reading times"). Every problem names the file, the subject and the unit; what is left out goes into the report.
 
 The words of a unit are its rows in word-index order; every subject who read the unit must have the same words.
 """

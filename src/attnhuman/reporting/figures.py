@@ -326,7 +326,7 @@ def comparison_figures(runs, pairs, tables: ComparisonTables, groups: list[str],
         "Maximum layerwise fMRI resemblance against model size, with the least-squares line.",
         "needs plain runs of pretrained models with fMRI metrics")
     add("measures", "measures.png", _measures(tables.measures, groups),
-        "Best-layer score of each attention measure (docs/method.md section 13) per model: saccade resemblance "
+        "Best-layer score of each attention measure (docs/method.md, 'Attention measures') per model: saccade resemblance "
         "and word importance (black dash: the word-importance ceiling).",
         "needs runs of two or more attention measures (-m measure=weights,norm,...)")
     add("steps", "training_steps.png", _training(runs, groups),

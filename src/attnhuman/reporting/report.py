@@ -45,7 +45,7 @@ def _resemblance(table: pd.DataFrame, groups: list[str]) -> str:
     has_fmri = any(table.get(c) is not None and table[c].notna().any() for c in fmri)
     return "\n".join([
         "## Human resemblance per run (`tables/resemblance.csv`)",
-        "Maximum layerwise human resemblance (% of the inter-subject ceiling, docs/method.md section 4), the layer "
+        "Maximum layerwise human resemblance (% of the inter-subject ceiling, docs/method.md, 'Human resemblance'), the layer "
         "reaching it, and the next-token loss (`ntp_loss`: mean token NLL in nats; `loss / length`: divided once "
         "more by the token count, the paper's Table 1 scale), beside the paper's Table 1 "
         f"(paper ceilings with true counts: {ceilings}).", "",
@@ -73,7 +73,7 @@ def _trivial_humans(table: pd.DataFrame) -> str:
                 f"Cohen's d = {_fmt(t.get('cohen_d'))} (paper: L2 higher, p < 5e-8).")
     return "\n".join([
         "## Human trivial-pattern reliance (`tables/trivial_humans.csv`)",
-        "R2 of each subject's saccades regressed on the start / previous / self patterns (docs/method.md section 7), "
+        "R2 of each subject's saccades regressed on the start / previous / self patterns (docs/method.md, 'Trivial pattern reliance'), "
         "per group, beside the paper's Table 5.", "",
         markdown_table(frame[frame["row"] != "L1 vs L2"], columns), tail, ""])
 
@@ -201,7 +201,7 @@ def write_report(path: Path, runs, pairs, tables: ComparisonTables, figures, not
          "may differ for that reason alone."),
         f"Pairs found: {', '.join(f'{k} ({sum(p.kind == k for p in pairs)})' for k in kinds) or 'none'}.",
         "Human data: the public Reading Brain release has no per-subject saccade counts, so subjects are the proxy "
-        "cohort (docs/method.md section 3); the paper used the true counts, so our ceilings and percentages differ from "
+        "cohort (docs/method.md, 'Human data and the proxy cohort'); the paper used the true counts, so our ceilings and percentages differ from "
         "its values even for the same attention. Every table is a CSV next to this file; definitions are in "
         "docs/method.md of the attnhuman project.", "",
         _resemblance(tables.resemblance, groups),

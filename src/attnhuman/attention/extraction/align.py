@@ -1,4 +1,4 @@
-"""Token -> word alignment through character offsets (docs/method.md section 2).
+"""Token -> word alignment through character offsets (docs/method.md, "Model attention").
 
 A token belongs to the word whose non-whitespace characters it overlaps; a token of whitespace
 only (SmolLM2 emits "Ġ" alone before digits, SentencePiece a lone "▁") belongs to the word that

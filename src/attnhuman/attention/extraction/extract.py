@@ -1,4 +1,4 @@
-"""Word-level attention and next-token loss of a causal LM on a corpus, batched (docs/method.md section 2).
+"""Word-level attention and next-token loss of a causal LM on a corpus, batched (docs/method.md, "Model attention").
 
 Sentences are run one per sequence (as people read them, one at a time), batched with right
 padding so that no real token attends to padding and positions equal the unbatched ones. For a
@@ -84,7 +84,7 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss.
 
     ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own. ``measure``
-    (docs/method.md section 13) says what the token-level scores merged into words are: the weights by default.
+    (docs/method.md, "Attention measures") says what the token-level scores merged into words are: the weights by default.
     """
     texts, span_start = model_inputs(corpus, prefix)
     check_context(model.config, tokenizer, texts, corpus)

@@ -44,7 +44,7 @@ class ModelSource:
     cache: bool = True
     cache_dir: Path | None = None
     checkpoint_cache_dir: Path | None = None
-    measure: str = "weights"                  # docs/method.md section 13
+    measure: str = "weights"                  # docs/method.md, "Attention measures"
 
     def __post_init__(self):
         if self.dtype not in DTYPES:

@@ -1,4 +1,4 @@
-"""fMRI cohorts of the Reading Brain release: one cohort per left-hemisphere region (docs/method.md section 9).
+"""fMRI cohorts of the Reading Brain release: one cohort per left-hemisphere region (docs/method.md, "fMRI").
 
 Each region's targets are the subjects' ROI matrix values (signed fMRI signal placed at the subject's
 word-to-word transitions, not binarized) on the lower-triangle cells of the kept sentences; the ceiling's

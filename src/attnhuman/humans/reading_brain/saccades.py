@@ -1,4 +1,4 @@
-"""The Reading Brain release as cohorts on the corpus' cell index (docs/method.md section 3).
+"""The Reading Brain release as cohorts on the corpus' cell index (docs/method.md, "Human data and the proxy cohort").
 
 Per-subject saccade counts are not in the public release. The proxy cohort recovers each
 subject's saccade transitions from the per-subject fMRI ROI files: a cell is 1 where any
@@ -39,7 +39,7 @@ def subject_sources(release: Release, group: str, mode: str) -> tuple[str, dict[
 
 def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str = "auto",
                 exclude: list[str] = (), report: ExclusionReport | None = None) -> Cohort:
-    """Build group ``group`` (L1 or L2) as docs/method.md section 3 defines it."""
+    """Build group ``group`` (L1 or L2) as docs/method.md, "Human data and the proxy cohort" defines it."""
     if group not in GROUP_FILE_SUFFIX:
         raise DataError(f"unknown group {group!r}: choose from {sorted(GROUP_FILE_SUFFIX)}")
     report = report if report is not None else ExclusionReport()

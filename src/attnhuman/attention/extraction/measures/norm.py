@@ -1,4 +1,4 @@
-"""Norm-based attention (Kobayashi et al., 2020; docs/method.md section 13).
+"""Norm-based attention (Kobayashi et al., 2020; docs/method.md, "Attention measures").
 
 ``score[b, h, i, j] = alpha[b, h, i, j] * || (x_j W_V^h) W_O^h ||_2`` with ``x`` the input of the attention module
 (after the block's input layer norm), value and output biases left out; grouped-query heads use their shared value

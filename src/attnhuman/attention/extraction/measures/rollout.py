@@ -1,4 +1,4 @@
-"""Attention rollout (Abnar & Zuidema, 2020; docs/method.md section 13).
+"""Attention rollout (Abnar & Zuidema, 2020; docs/method.md, "Attention measures").
 
 ``B_l = 0.5 * mean_h(alpha_l) + 0.5 * I``, rows renormalised; ``R_0 = B_0``, ``R_l = B_l @ R_{l-1}``. Attention between
 padded and real positions is zeroed first (padded rows become the identity), so nothing flows between them.

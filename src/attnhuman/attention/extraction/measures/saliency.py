@@ -1,4 +1,4 @@
-"""Gradient x input saliency (docs/method.md section 13).
+"""Gradient x input saliency (docs/method.md, "Attention measures").
 
 For position ``i`` the target is the log-probability of the next token of the sentence (at the last real position:
 of the model's own top prediction). ``S[i, j] = || grad_{e_j} target_i * e_j ||_2`` over the input embeddings

@@ -1,4 +1,4 @@
-"""Value zeroing (Mohebbi et al., 2023; docs/method.md section 13).
+"""Value zeroing (Mohebbi et al., 2023; docs/method.md, "Attention measures").
 
 For layer ``l`` and token ``j``, block ``l`` is rerun on its input of the plain forward pass with token ``j``'s value
 vectors zeroed in every head; ``VZ[i, j]`` is the cosine distance between block ``l``'s output for token ``i`` with and

@@ -1,4 +1,4 @@
-"""Models from the Hub, offline: a Hugging Face cache built in the test (tiny GPT-2-, LLaMA- and Gemma-style models,
+"""Models from the Hub, offline, in-process: a Hugging Face cache built in the test (tiny GPT-2-, LLaMA- and Gemma-style models,
 a repository with two revisions of different weights, the registry's own LLaMA and Vicuna-delta ids at their pinned
 commits), read with HF_HUB_OFFLINE=1; nothing reaches the network."""
 from pathlib import Path
@@ -6,12 +6,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import torch
+from huggingface_hub import constants
 from omegaconf import OmegaConf
 from safetensors import safe_open
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman.attention.models.checkpoints import load_tokenizer
-from helpers import CONF_DIR, main, runs
+from helpers.commands import command, runs
+from helpers.paths import CONF_DIR
 
 REPO = "acme/tiny-gpt2"
 REVISIONS = {"step1000": "1" * 40, "step2000": "2" * 40}
@@ -73,14 +75,17 @@ def hub_cache(tmp_path_factory, checkpoint_cache):
 
 @pytest.fixture
 def offline(hub_cache, monkeypatch, tmp_path):
+    """The Hugging Face cache of the test, offline (huggingface_hub reads both settings when imported: set here too)."""
     monkeypatch.setenv("HF_HUB_CACHE", str(hub_cache))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_cache))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", str(tmp_path / "no-local-checkpoints"))
     return hub_cache
 
 
 def test_a_sweep_over_revisions_gives_one_run_per_revision_and_a_training_step_figure(offline, tmp_path):
-    main(tmp_path, "-m", *COMMON, "model.revision=step1000,step2000")
+    command(tmp_path, "-m", *COMMON, "model.revision=step1000,step2000")
     client, found = runs(tmp_path)
     jobs = {r.info.run_name: r for r in found if "kind" not in r.data.tags}
     [comparison] = [r for r in found if r.data.tags.get("kind") == "comparison"]
@@ -101,7 +106,7 @@ def test_a_sweep_over_revisions_gives_one_run_per_revision_and_a_training_step_f
 
 def test_a_local_folder_by_id(offline, tmp_path):
     folder = offline / "models--acme--tiny-gpt2" / "snapshots" / REVISIONS["step1000"]
-    main(tmp_path, *COMMON[:1], f"model.id={folder}", *COMMON[2:])
+    command(tmp_path, *COMMON[:1], f"model.id={folder}", *COMMON[2:])
     [run] = runs(tmp_path)[1]
     assert run.info.run_name == f"hub-{REVISIONS['step1000']}-main-none+synthetic"
     assert run.data.params["model_size.layers"] == "3"
@@ -114,18 +119,18 @@ def test_a_local_folder_by_id(offline, tmp_path):
     (["model.id=/nowhere/at/all"], "model.id='/nowhere/at/all' is neither a local folder nor a Hub id"),
 ])
 def test_what_cannot_be_found_is_one_clear_line(offline, tmp_path, overrides, message):
-    proc = main(tmp_path, *COMMON, *overrides, check=False)
-    assert proc.returncode == 1 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr[-2000:]
-    assert "HF_HUB_OFFLINE" in proc.stderr or "model.id" in proc.stderr
+    result = command(tmp_path, *COMMON, *overrides, check=False)
+    assert result.returncode == 1 and message in result.output and "Traceback" not in result.output, result.output[-2000:]
+    assert "HF_HUB_OFFLINE" in result.output or "model.id" in result.output
     assert not (tmp_path / "mlruns" / "mlflow.db").exists() or runs(tmp_path)[1] == []
 
 
 def test_a_registry_entry_whose_checkpoint_is_another_model_is_refused_before_any_job(offline, tmp_path, monkeypatch):
     """GPT-2 large's registry entry (36 x 20) pointed at the 3-layer, 4-head folder: both numbers, no run."""
     monkeypatch.setenv("ATTNHUMAN_GPT2_LARGE", str(offline / "models--acme--tiny-gpt2" / "snapshots" / REVISIONS["step1000"]))
-    proc = main(tmp_path, "-m", "model=gpt2", "size=large", "data=synthetic", "data.corpus=demo", check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert ("3 layers x 4 heads (its config.json), but the registry says gpt2 large has 36 x 20") in proc.stderr
+    result = command(tmp_path, "-m", "model=gpt2", "size=large", "data=synthetic", "data.corpus=demo", check=False)
+    assert result.returncode == 1 and "Traceback" not in result.output
+    assert ("3 layers x 4 heads (its config.json), but the registry says gpt2 large has 36 x 20") in result.output
     assert not (tmp_path / "mlruns" / "mlflow.db").exists() or runs(tmp_path)[1] == []
 
 
@@ -133,9 +138,9 @@ def test_registry_entries_come_from_their_pinned_hub_ids_and_a_vicuna_delta_is_a
     """LLaMA 7B by its Hub id; Vicuna 7B v0 as its delta applied to that base, which gives the same numbers as the
     fine-tuned model itself (saved in the test and run by folder)."""
     common = ["data=synthetic", "data.corpus=demo", "analysis.fmri=false", *ON_CPU]
-    main(tmp_path, "model=llama", "size=7b", *common)
-    main(tmp_path, "model=vicuna", "size=7b", "tuning=v0", *common)
-    main(tmp_path, "model=hub", f"model.id={offline / 'tuned'}", *common[:3])
+    command(tmp_path, "model=llama", "size=7b", *common)
+    command(tmp_path, "model=vicuna", "size=7b", "tuning=v0", *common)
+    command(tmp_path, "model=hub", f"model.id={offline / 'tuned'}", *common[:3])
     jobs = {r.info.run_name: r for r in runs(tmp_path)[1] if "kind" not in r.data.tags}
     llama, vicuna = jobs["llama-7b-base-none+synthetic"], jobs["vicuna-7b-v0-none+synthetic"]
     assert llama.info.status == vicuna.info.status == "FINISHED"
@@ -151,21 +156,21 @@ def test_registry_entries_come_from_their_pinned_hub_ids_and_a_vicuna_delta_is_a
     expected = AutoModelForCausalLM.from_pretrained(offline / "tuned").state_dict()["model.embed_tokens.weight"]
     torch.testing.assert_close(embed, expected, rtol=1e-6, atol=1e-6)
     stamp = manifest.stat().st_mtime_ns          # a second job reuses the applied delta
-    main(tmp_path, "model=vicuna", "size=7b", "tuning=v0", "prefix=translate", *common)
+    command(tmp_path, "model=vicuna", "size=7b", "tuning=v0", "prefix=translate", *common)
     assert manifest.stat().st_mtime_ns == stamp
 
 
 def test_a_gemma_style_model_by_id(offline, tmp_path):
-    main(tmp_path, *COMMON[:1], "model.id=acme/tiny-gemma3", *COMMON[2:])
+    command(tmp_path, *COMMON[:1], "model.id=acme/tiny-gemma3", *COMMON[2:])
     [run] = runs(tmp_path)[1]
     assert run.info.status == "FINISHED" and run.data.params["model_size.family"] == "gemma3_text"
     assert (run.data.params["model_size.layers"], run.data.params["model_size.heads"]) == ("2", "4")
 
 
 def test_a_delta_without_its_base_says_what_to_provide(offline, tmp_path):
-    proc = main(tmp_path, "model=vicuna", "size=13b", "tuning=v0", "source.dtype=float16", "data=synthetic",
+    result = command(tmp_path, "model=vicuna", "size=13b", "tuning=v0", "source.dtype=float16", "data=synthetic",
                 "data.corpus=demo", check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "vicuna-13b-v0: no local folder at" in proc.stderr and "published as a weight delta" in proc.stderr
-    assert "hf download lmsys/vicuna-13b-delta-v0 --revision" in proc.stderr
-    assert "the base has no folder at" in proc.stderr and "hf download huggyllama/llama-13b --revision" in proc.stderr
+    assert result.returncode == 1 and "Traceback" not in result.output
+    assert "vicuna-13b-v0: no local folder at" in result.output and "published as a weight delta" in result.output
+    assert "hf download lmsys/vicuna-13b-delta-v0 --revision" in result.output
+    assert "the base has no folder at" in result.output and "hf download huggyllama/llama-13b --revision" in result.output

@@ -3,13 +3,14 @@ same human side; measures a source cannot give are refused in one line before an
 import numpy as np
 import pandas as pd
 
-from helpers import LLAMA30, READING_BRAIN, main, runs
+from helpers.commands import command, runs
+from helpers.paths import LLAMA30, READING_BRAIN
 
 COMMON = ["model=gpt2", "size=tiny", "data=synthetic", "data.corpus=demo", "analysis.fmri=false"]
 
 
 def test_a_sweep_over_two_measures_gives_two_runs_and_a_measures_table(tmp_path):
-    main(tmp_path, "-m", *COMMON, "measure=weights,rollout")
+    command(tmp_path, "-m", *COMMON, "measure=weights,rollout")
     client, found = runs(tmp_path)
     jobs = {r.data.params["measure.name"]: r for r in found if "kind" not in r.data.tags}
     [comparison] = [r for r in found if r.data.tags.get("kind") == "comparison"]
@@ -32,7 +33,7 @@ def test_a_sweep_over_two_measures_gives_two_runs_and_a_measures_table(tmp_path)
 
 
 def test_released_attention_is_weights_only(tmp_path):
-    proc = main(tmp_path, "source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}",
+    result = command(tmp_path, "source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}",
                 f"source.path={LLAMA30 / 'packed_plain.npz'}", "measure=norm", check=False)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert "measure=norm: released attention holds the weights only" in proc.stderr
+    assert result.returncode == 1 and "Traceback" not in result.output
+    assert "measure=norm: released attention holds the weights only" in result.output

@@ -1,40 +1,29 @@
 """The comparison run: its tables against independent scipy/numpy computations on the real data, and end to end."""
-import os
-import subprocess
-import sys
-
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from helpers import LLAMA30, READING_BRAIN, ROOT
+from helpers.commands import command, store
+from helpers.paths import LLAMA30, READING_BRAIN
 
 TAGS = dict(model="llama", size="30b", tuning="base", family="llama", stage="pretrained", source="released")
 
 
 def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
     """A real sweep (released LLaMA-30B plain and translate) creates the comparison run; src/compare.py too."""
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
-    common = [f"data.root={READING_BRAIN}", "data.download=false", f"hydra.run.dir={tmp_path}/out"]
-    sweep = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), "-m", "source=released", "model=llama",
-                            "size=30b", "prefix=none,translate", f"source.root={LLAMA30.parent}",
-                            f"hydra.sweep.dir={tmp_path}/multirun", *common],
-                           capture_output=True, text=True, env=env, cwd=ROOT)
-    assert sweep.returncode == 0, sweep.stderr[-3000:]
+    common = [f"data.root={READING_BRAIN}", "data.download=false", "analysis.fmri=false"]
+    sweep = ["-m", "source=released", "model=llama", "size=30b", "prefix=none,translate", f"source.root={LLAMA30.parent}",
+             *common]
+    command(tmp_path, *sweep)
     # a newer run of the same name scored another way must not replace the sweep's run in a comparison
-    other = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), "source=released", "model=llama", "size=30b",
-                            f"source.path={LLAMA30 / 'packed_plain.npz'}", "analysis.score=cv", "analysis.fmri=false",
-                            *common], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert other.returncode == 0, other.stderr[-3000:]
-    cli = subprocess.run([sys.executable, str(ROOT / "src" / "compare.py"), "compare.filter=\"tags.source = 'released'\"",
-                          *common], capture_output=True, text=True, env=env, cwd=ROOT)
-    assert cli.returncode == 0, cli.stderr[-3000:]
+    command(tmp_path, "source=released", "model=llama", "size=30b", f"source.path={LLAMA30 / 'packed_plain.npz'}",
+            "analysis.score=cv", *common)
+    command(tmp_path, "compare.filter=\"tags.source = 'released'\"", *common, entry="compare")
     # the same sweep again: both jobs are skipped, and its comparison still holds both
-    resumed = [f"hydra.sweep.dir={tmp_path}/multirun2" if a.startswith("hydra.sweep.dir=") else a for a in sweep.args]
-    again = subprocess.run(resumed, capture_output=True, text=True, env=env, cwd=ROOT)
-    assert again.returncode == 0 and (again.stdout + again.stderr).count("Skipping llama-30b") == 2, again.stderr[-3000:]
+    again = command(tmp_path, *sweep, f"hydra.sweep.dir={tmp_path}/multirun2")
+    assert again.output.count("Skipping llama-30b") == 2, again.output[-3000:]
 
-    client = MlflowClient(env["MLFLOW_TRACKING_URI"])
+    client = MlflowClient(store(tmp_path))
     experiments = [e.experiment_id for e in client.search_experiments()]
     found = client.search_runs(experiments, "tags.kind = 'comparison'", order_by=["attributes.start_time ASC"])
     assert [r.data.tags.get("sweep") is None for r in found] == [False, True, False]

@@ -7,27 +7,25 @@ import sys
 
 from mlflow.tracking import MlflowClient
 
-from helpers import LLAMA30, READING_BRAIN, ROOT
-
-SWEEP = ["-m", "source=released", "model=llama", "size=30b", "prefix=none,translate", f"data.root={READING_BRAIN}",
-         f"source.root={LLAMA30.parent}", "analysis.fmri=false"]
+from helpers.paths import ROOT
 
 
-def test_an_edited_analysis_runs_the_sweep_again_and_the_comparison_names_its_code(tmp_path):
+def test_an_edited_analysis_runs_the_sweep_again_and_the_comparison_names_its_code(tmp_path, tiny_released):
     project = tmp_path / "project"                   # this checkout's code and settings, to be edited
     shutil.copytree(ROOT / "conf", project / "conf")
     shutil.copytree(ROOT / "src", project / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
 
     def sweep(name, *extra):
-        proc = subprocess.run([sys.executable, str(project / "src" / "main.py"), *SWEEP, *extra,
+        proc = subprocess.run([sys.executable, str(project / "src" / "main.py"), "-m", *tiny_released,
+                               "prefix=none,translate", *extra,
                                f"hydra.sweep.dir={tmp_path}/{name}"], capture_output=True, text=True, env=env,
                               cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr[-3000:]
         return proc.stdout + proc.stderr
 
     sweep("first", "compare.after_sweep=false")
-    assert sweep("same", "compare.after_sweep=false").count("Skipping llama-30b-base-") == 2
+    assert sweep("same", "compare.after_sweep=false").count("Skipping llama-tiny-base-") == 2
     module = project / "src" / "attnhuman" / "analysis" / "least_squares.py"
     source = module.read_text()
     assert "MIN_EIGEN_RATIO = 1e-10" in source
@@ -48,5 +46,5 @@ def test_an_edited_analysis_runs_the_sweep_again_and_the_comparison_names_its_co
     assert comparison.data.tags["compared_code"] == code
     assert jobs[2].data.metrics["resemblance_L1"] == jobs[0].data.metrics["resemblance_L1"]
     report = open(client.download_artifacts(comparison.info.run_id, "report.md", str(tmp_path))).read()
-    assert f"`llama-30b-base-none+released` (code {code})" in report
+    assert f"`llama-tiny-base-none+released` (code {code})" in report
     assert f"every run was computed by the same code ({code})" in report

@@ -8,7 +8,8 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from helpers import LLAMA30, READING_BRAIN, free_port, main, runs, wait_for_server
+from helpers.commands import command, runs
+from helpers.servers import free_port, wait_for_server
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"   # Debian's chromium, chromium-driver
 IMAGES = "return Array.from(document.images).map(i => [i.alt, i.complete && i.naturalWidth > 0])"
@@ -16,11 +17,10 @@ MODEL_TRAINING = "workflowType=machine_learning"    # the UI's model-training vi
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    """A sweep of the released LLaMA-30B, plain and translate: two job runs and the sweep's comparison run."""
+def store(tmp_path_factory, tiny_released):
+    """A sweep of a tiny model's released attention, plain and translate: two job runs and the sweep's comparison."""
     tmp = tmp_path_factory.mktemp("ui")
-    main(tmp, "-m", "source=released", "model=llama", "size=30b", "prefix=none,translate", f"data.root={READING_BRAIN}",
-         f"source.root={LLAMA30.parent}", "analysis.fmri=false")
+    command(tmp, "-m", *tiny_released, "prefix=none,translate")
     return tmp
 
 
@@ -60,7 +60,7 @@ def _open(browser, url: str, text: str, timeout: float = 60) -> str:
 def _runs(store):
     _, found = runs(store)
     comparison = next(r for r in found if r.data.tags.get("kind") == "comparison")
-    job = next(r for r in found if r.info.run_name == "llama-30b-base-none+released")
+    job = next(r for r in found if r.info.run_name == "llama-tiny-base-none+released")
     return f"#/experiments/{job.info.experiment_id}", comparison, job
 
 
@@ -78,11 +78,11 @@ def test_report_html_shows_every_figure_in_the_artifact_viewer(store, server, br
 def test_experiment_opens_on_the_sweep_holding_its_runs_and_a_run_shows_curves_by_layer_and_depth(store, server, browser):
     experiment, _, job = _runs(store)
     text = _open(browser, f"{server}/{experiment}?{MODEL_TRAINING}", "sweep-")
-    assert "4 matching runs" in text and "llama-30b-base-translate" not in text      # one sweep row, its runs inside
+    assert "4 matching runs" in text and "llama-tiny-base-translate" not in text      # one sweep row, its runs inside
     browser.execute_script("document.querySelector('.ag-row button').click()")       # expand the sweep
-    WebDriverWait(browser, 30).until(lambda d: "llama-30b-base-translate" in d.execute_script(
+    WebDriverWait(browser, 30).until(lambda d: "llama-tiny-base-translate" in d.execute_script(
         "return document.body.innerText"))
     text = browser.execute_script("return document.body.innerText")
-    assert "llama-30b-base-none+released" in text and "comparison-" in text
+    assert "llama-tiny-base-none+released" in text and "comparison-" in text
     text = _open(browser, f"{server}/{experiment}/runs/{job.info.run_id}/model-metrics?{MODEL_TRAINING}", "depth")
-    assert "llama-30b-base-none" in text and "layer" in text and "r2_L1" in text
+    assert "llama-tiny-base-none" in text and "layer" in text and "r2_L1" in text

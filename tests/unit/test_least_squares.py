@@ -1,9 +1,9 @@
-"""Multi-target least squares against per-subject numpy.linalg.lstsq; real-data resemblance."""
+"""The least-squares engine (attnhuman.analysis.least_squares) against per-subject numpy.linalg.lstsq on seeded designs."""
 import numpy as np
 import pytest
 
 from attnhuman.analysis.least_squares import ceiling_r2, design_r2, layer_r2
-from helpers import lstsq_r2
+from helpers.references import lstsq_r2
 
 
 @pytest.mark.parametrize("kind", ["random", "collinear", "ill_conditioned", "constant_column"])

@@ -7,15 +7,16 @@ import time
 
 from filelock import FileLock
 
-from helpers import LLAMA30, READING_BRAIN, ROOT, runs
+from helpers.commands import runs
+from helpers.paths import LLAMA30, READING_BRAIN, ROOT
 
 BASE = ["source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}", "data.download=false",
         f"source.path={LLAMA30 / 'packed_plain.npz'}", "analysis.fmri=false"]
 
 
-def _start(tmp_path, *args, out="out"):
+def _start(tmp_path, *args, out="out", base=BASE):
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
-    return subprocess.Popen([sys.executable, str(ROOT / "src" / "main.py"), *args, *BASE,
+    return subprocess.Popen([sys.executable, str(ROOT / "src" / "main.py"), *args, *base,
                              f"hydra.run.dir={tmp_path}/{out}", f"hydra.sweep.dir={tmp_path}/multirun-{out}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
 
@@ -25,9 +26,9 @@ def _finish(procs):
     return [(p.returncode, out + err) for p, (out, err) in zip(procs, outputs)]
 
 
-def test_four_parallel_jobs_on_a_new_store(tmp_path):
+def test_four_parallel_jobs_on_a_new_store(tmp_path, tiny_released):
     """Four processes started together on a store that does not exist yet: four FINISHED runs, no error."""
-    procs = [_start(tmp_path, f"prefix={p}", out=p) for p in ("none", "translate", "noise", "paraphrase")]
+    procs = [_start(tmp_path, f"prefix={p}", out=p, base=tiny_released) for p in ("none", "translate", "noise", "paraphrase")]
     for code, log in _finish(procs):
         assert code == 0 and "Traceback" not in log and "rror" not in log, log[-3000:]
     found = runs(tmp_path)[1]
@@ -35,18 +36,18 @@ def test_four_parallel_jobs_on_a_new_store(tmp_path):
         ("noise", "FINISHED"), ("none", "FINISHED"), ("paraphrase", "FINISHED"), ("translate", "FINISHED")]
 
 
-def test_the_same_job_started_twice_at_once_runs_once(tmp_path):
-    procs = [_start(tmp_path, out=f"out{i}") for i in range(2)]
+def test_the_same_job_started_twice_at_once_runs_once(tmp_path, tiny_released):
+    procs = [_start(tmp_path, out=f"out{i}", base=tiny_released) for i in range(2)]
     results = _finish(procs)
     assert [code for code, _ in results] == [0, 0]
-    assert sum("Skipping llama-30b-base-none+released" in log for _, log in results) == 1
+    assert sum("Skipping llama-tiny-base-none+released" in log for _, log in results) == 1
     assert [r.info.status for r in runs(tmp_path)[1]] == ["FINISHED"]
 
 
 def test_a_killed_sweep_run_again_finishes_every_job_once(tmp_path):
     """SIGKILL in the middle of the first job leaves its run and the sweep's parent RUNNING; the same command marks
     both KILLED (their process is gone) and runs every job: each FINISHED exactly once, nothing RUNNING."""
-    sweep = ["-m", "prefix=none,translate"]
+    sweep = ["-m", "prefix=none,translate", "compare.after_sweep=false"]
     proc = _start(tmp_path, *sweep, out="first")
     deadline = time.time() + 300
     while not any(r.info.status == "RUNNING" and "kind" not in r.data.tags for r in _runs(tmp_path)):
@@ -79,13 +80,13 @@ def _runs(tmp_path):
         return runs(tmp_path)[1]
 
 
-def test_local_launcher_gives_each_parallel_job_its_own_gpus(tmp_path):
+def test_local_launcher_gives_each_parallel_job_its_own_gpus(tmp_path, tiny_released):
     """hydra/launcher=local with 4 visible GPUs (named; released jobs never touch them), 2 per job: two workers,
     each job run records the slot its worker holds, and both slots are used."""
     env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlruns/mlflow.db", "CUDA_VISIBLE_DEVICES": "0,1,2,3"}
     proc = subprocess.run([sys.executable, str(ROOT / "src" / "main.py"), "-m", "hydra/launcher=local",
                            "hydra.launcher.n_jobs=3", "hydra.launcher.gpus_per_job=2",
-                           "prefix=none,translate,noise,paraphrase", "compare.after_sweep=false", *BASE,
+                           "prefix=none,translate,noise,paraphrase", "compare.after_sweep=false", *tiny_released,
                            f"hydra.sweep.dir={tmp_path}/multirun"], capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "2 GPU slot(s) of 2 GPU(s): running 2 jobs at a time" in proc.stdout + proc.stderr

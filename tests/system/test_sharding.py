@@ -15,7 +15,8 @@ from attnhuman.attention.models.checkpoints import open_checkpoint
 from attnhuman.attention.store import load_packed
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
-from helpers import CONF_DIR, READING_BRAIN, ROOT, free_port
+from helpers.paths import CONF_DIR, READING_BRAIN, ROOT
+from helpers.servers import free_port
 
 TINY = OmegaConf.load(CONF_DIR / "model" / "llama.yaml").sizes.tiny
 SENTENCES = (("Could humans live on Mars some day?", "Pick 1,2 ,3 of the “distance (C)”. -81 and 2% items."),
@@ -55,7 +56,8 @@ def _launch(launcher, tmp_path, *overrides, multirun=False):
     command = {"deepspeed": ["deepspeed.launcher.runner", "--num_gpus", "2", "--master_port", port, "--no_local_rank"],
                "torchrun": ["torch.distributed.run", "--nproc_per_node", "2", "--master_port", port]}[launcher]
     proc = subprocess.run([sys.executable, "-m", *command, str(ROOT / "src" / "main.py"), *(["-m"] if multirun else []), "source=deepspeed", "model=llama", "size=tiny",
-                           f"data.root={READING_BRAIN}", "data.download=false", f"source.cache_dir={tmp_path}/cache",
+                           f"data.root={READING_BRAIN}", "data.download=false", "analysis.fmri=false",
+                           f"source.cache_dir={tmp_path}/cache",
                            f"hydra.run.dir={tmp_path}/out", *overrides],
                           capture_output=True, text=True, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

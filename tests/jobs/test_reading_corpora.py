@@ -9,7 +9,9 @@ import pytest
 from scipy.stats import spearmanr
 from wordfreq import zipf_frequency
 
-from helpers import DATA, lstsq_r2, main, runs
+from helpers.commands import command, runs
+from helpers.paths import DATA
+from helpers.references import lstsq_r2
 
 READERS, UNITS = ("pp21", "pp23", "pp25", "pp30"), 300
 
@@ -53,7 +55,7 @@ def _reference_importance(raw):
 
 def test_geco_word_importance_equals_an_independent_computation(tmp_path, geco_subset):
     folder, raw = geco_subset
-    main(tmp_path, "data=geco", f"data.path={folder}/pp*-relfix-feats.csv.gz", "model=gpt2", "size=tiny")
+    command(tmp_path, "data=geco", f"data.path={folder}/pp*-relfix-feats.csv.gz", "model=gpt2", "size=tiny")
     client, [run] = runs(tmp_path)
     assert run.info.run_name == "gpt2-tiny-base-none+geco" and run.info.status == "FINISHED"
     attention, n_words = _stored(client, run, tmp_path)
@@ -92,7 +94,7 @@ def test_geco_word_importance_equals_an_independent_computation(tmp_path, geco_s
 
 
 def test_eyelink_reports_give_saccade_resemblance_and_word_importance(tmp_path):
-    main(tmp_path, "data=eyelink", f"data.path={DATA / 'onestop_sample'}", "model=gpt2", "size=tiny")
+    command(tmp_path, "data=eyelink", f"data.path={DATA / 'onestop_sample'}", "model=gpt2", "size=tiny")
     client, [run] = runs(tmp_path)
     attention, n_words = _stored(client, run, tmp_path)
     assert len(n_words) == 12 and n_words.min() >= 50            # whole paragraphs, read whole by the model
