@@ -1,4 +1,4 @@
-"""The names of what a job logs, one function per quantity: the job writes through them; the comparison, its tables,
+"""The names of what a job logs, one name per quantity: the job writes through them; the comparison, its tables,
 figures and report read through them. docs/analyses.md lists them.
 
 ``suffix`` is the score options' (:attr:`attnhuman.analysis.options.ScoreOptions.suffix`; '' for the paper's),
@@ -8,9 +8,7 @@ headline, has no suffix; ``sum`` adds ``_sum``). A per-layer curve is logged twi
 """
 from __future__ import annotations
 
-
-def _key(base: str, suffix: str, group: str) -> str:
-    return f"{base}_{suffix}_{group}" if suffix else f"{base}_{group}"
+from collections.abc import Callable
 
 
 def layer(key: str) -> str:
@@ -23,117 +21,64 @@ def depth(key: str) -> str:
     return f"depth/{key}"
 
 
-# saccade resemblance (docs/method.md, "Human resemblance")
-def r2(group: str, suffix: str = "") -> str:
-    """Curve: mean R2 over the group's subjects, per layer."""
-    return _key("r2", suffix, group)
+def _per_group(base: str) -> Callable[..., str]:
+    """``name(group, suffix='')``: ``<base>_<group>``, or ``<base>_<suffix>_<group>`` under other score options."""
+    def name(group: str, suffix: str = "") -> str:
+        return f"{base}_{suffix}_{group}" if suffix else f"{base}_{group}"
+    name.__name__ = name.__qualname__ = base
+    return name
 
 
-def resemblance(group: str, suffix: str = "") -> str:
-    return _key("resemblance", suffix, group)
+def _per_region(base: str) -> Callable[[str, str], str]:
+    """``name(region, group)``: ``<base>_<region>_<group>``."""
+    def name(region: str, group: str) -> str:
+        return f"{base}_{region}_{group}"
+    name.__name__ = name.__qualname__ = base
+    return name
 
 
-def best_layer(group: str, suffix: str = "") -> str:
-    return _key("best_layer", suffix, group)
+def _word_importance(base: str) -> Callable[..., str]:
+    """``name(group, received='mean')``: ``wi_<base>_<group>``, ``wi_<base>_sum_<group>`` for ``received='sum'``."""
+    def name(group: str, received: str = "mean") -> str:
+        return f"wi_{base}{'' if received == 'mean' else '_' + received}_{group}"
+    name.__name__ = name.__qualname__ = f"wi_{base}"
+    return name
 
 
-def ceiling(group: str, suffix: str = "") -> str:
-    return _key("ceiling", suffix, group)
-
-
-def n_subjects(group: str) -> str:
-    return f"n_subjects_{group}"
-
-
-def n_sentences(group: str) -> str:
-    return f"n_sentences_{group}"
-
-
-def perm_p(group: str, suffix: str = "") -> str:
-    """Curve: the sentence-permutation test's p-value per layer."""
-    return _key("perm_p", suffix, group)
-
-
-def perm_q(group: str, suffix: str = "") -> str:
-    return _key("perm_q", suffix, group)
-
-
-def n_fdr_layers(group: str, suffix: str = "") -> str:
-    return _key("n_fdr_layers", suffix, group)
-
-
-def perm_immobile_sentences(group: str) -> str:
-    return f"perm_immobile_sentences_{group}"
-
-
+# saccade resemblance (docs/method.md, "Human resemblance"); r2, perm_p and perm_q are per-layer curves
+r2 = _per_group("r2")
+resemblance = _per_group("resemblance")
+best_layer = _per_group("best_layer")
+ceiling = _per_group("ceiling")
+n_subjects = _per_group("n_subjects")
+n_sentences = _per_group("n_sentences")
+perm_p = _per_group("perm_p")
+perm_q = _per_group("perm_q")
+n_fdr_layers = _per_group("n_fdr_layers")
+perm_immobile_sentences = _per_group("perm_immobile_sentences")
 TRIVIAL_R2 = "trivial_r2"          # curve: mean R2 over a layer's heads on the start / previous / self patterns
 
+# fMRI (docs/method.md, "fMRI"); fmri_r2 is a per-layer curve
+fmri_r2 = _per_region("fmri_r2")
+fmri_resemblance = _per_region("fmri_resemblance")
+fmri_ceiling = _per_region("fmri_ceiling")
+fmri_best_layer = _per_region("fmri_best_layer")
+fmri_n_subjects = _per_region("fmri_n_subjects")
+fmri_n_sentences = _per_region("fmri_n_sentences")
+fmri_legacy_pearson = _per_region("fmri_legacy_pearson")
 
-# fMRI (docs/method.md, "fMRI")
-def fmri_r2(region: str, group: str) -> str:
-    """Curve: mean R2 over the region's subjects, per layer."""
-    return f"fmri_r2_{region}_{group}"
-
-
-def fmri_resemblance(region: str, group: str) -> str:
-    return f"fmri_resemblance_{region}_{group}"
-
-
-def fmri_ceiling(region: str, group: str) -> str:
-    return f"fmri_ceiling_{region}_{group}"
-
-
-def fmri_best_layer(region: str, group: str) -> str:
-    return f"fmri_best_layer_{region}_{group}"
-
-
-def fmri_n_subjects(region: str, group: str) -> str:
-    return f"fmri_n_subjects_{region}_{group}"
-
-
-def fmri_n_sentences(region: str, group: str) -> str:
-    return f"fmri_n_sentences_{region}_{group}"
-
-
-def fmri_legacy_pearson(region: str, group: str) -> str:
-    return f"fmri_legacy_pearson_{region}_{group}"
-
-
-# word importance (docs/method.md, "Word importance from reading times")
-def _wi(base: str, group: str, received: str) -> str:
-    return f"wi_{base}{'' if received == 'mean' else '_' + received}_{group}"
-
-
-def wi_rho(group: str, received: str = "mean") -> str:
-    """Curve: mean Spearman rho over units, per layer."""
-    return _wi("rho", group, received)
-
-
-def wi_best_rho(group: str, received: str = "mean") -> str:
-    return _wi("best_rho", group, received)
-
-
-def wi_best_layer(group: str, received: str = "mean") -> str:
-    return _wi("best_layer", group, received)
-
-
-def wi_sd(group: str, received: str = "mean") -> str:
-    return _wi("sd", group, received)
-
-
-def wi_normalised(group: str, received: str = "mean") -> str:
-    return _wi("normalised", group, received)
-
-
-def wi_ceiling(group: str) -> str:
-    return f"wi_ceiling_{group}"
-
-
-def wi_n_units(group: str) -> str:
-    return f"wi_n_units_{group}"
+# word importance (docs/method.md, "Word importance from reading times"); wi_rho is a per-layer curve
+wi_rho = _word_importance("rho")
+wi_best_rho = _word_importance("best_rho")
+wi_best_layer = _word_importance("best_layer")
+wi_sd = _word_importance("sd")
+wi_normalised = _word_importance("normalised")
+wi_ceiling = _per_group("wi_ceiling")
+wi_n_units = _per_group("wi_n_units")
 
 
 def wi_baseline(name: str, group: str) -> str:
+    """The word-importance baseline ``name`` (length, frequency, position)."""
     return f"wi_baseline_{name}_{group}"
 
 
@@ -143,8 +88,8 @@ NTP_LOSS_PER_LEN = "ntp_loss_per_len"     # the same divided once more by the to
 ANALYSIS_S = "analysis_s"                 # seconds of the analyses (bench/sweep.py)
 
 
-# the comparison run's headline: each compared run's resemblance
 def headline(group: str, run: str) -> str:
+    """The comparison run's headline: each compared run's resemblance."""
     return f"resemblance_{group}/{run}"
 
 
@@ -161,7 +106,7 @@ def r2_table(group: str, suffix: str = "") -> str:
 
 
 def permutation_table(group: str, suffix: str = "") -> str:
-    return f"tables/{_key('permutation', suffix, group)}.csv"
+    return f"tables/{_per_group('permutation')(group, suffix)}.csv"
 
 
 def word_importance_table(group: str) -> str:

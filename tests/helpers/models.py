@@ -30,3 +30,19 @@ def sentencepiece_tokenizer(folder, texts) -> str:
     PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>", pad_token="<pad>",
                             unk_token="<unk>").save_pretrained(folder)
     return str(folder)
+
+
+def assert_every_word_gets_its_tokens(tok, sentence: str) -> None:
+    """Each word of ``sentence`` decodes back from exactly its own tokens (:func:`attnhuman.attention.extraction.align.
+    token_words`), read alone and after a prefix, whose tokens belong to no word."""
+    import numpy as np
+
+    from attnhuman.attention.extraction.align import token_words
+
+    prefix = "Please translate this sentence into German: "
+    for text, start in ((sentence, 0), (prefix + sentence, len(prefix))):
+        enc = tok(text, return_offsets_mapping=True)
+        offsets, ids = np.array(enc["offset_mapping"]), np.array(enc["input_ids"])
+        words = token_words(text, offsets, start)
+        assert [tok.decode(ids[words == w]).strip() for w in range(len(sentence.split()))] == sentence.split()
+        assert (words[offsets[:, 1] < start] == -1).all()

@@ -8,13 +8,12 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from attnhuman.attention.extraction.align import token_words
 from attnhuman.attention.extraction.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.extraction.extract import extract
 from attnhuman.attention.models.checkpoints import _gguf_tokenizer, _package_gguf, load_model, load_tokenizer
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
-from helpers.models import sentencepiece_tokenizer
+from helpers.models import assert_every_word_gets_its_tokens, sentencepiece_tokenizer
 
 HARD = "Pick 1,2 ,3 of the “distance (C)”. -81 and 2% car-sized U.S. 1) 12,000 items."
 SENTENCES = (("Could humans live on Mars some day?", HARD), ("Electric currents decrease.", "Earth is the 3rd planet."))
@@ -43,16 +42,7 @@ def corpus():
 
 def test_alignment_of_hard_words(tiny):
     """Each word's tokens decode back to exactly that word, for both tokenizer families."""
-    tok = tiny.tokenizer
-    prefix = "Please translate this sentence into German: "
-    for text, start in ((HARD, 0), (prefix + HARD, len(prefix))):
-        enc = tok(text, return_offsets_mapping=True)
-        words = token_words(text, np.array(enc["offset_mapping"]), start)
-        ids = np.array(enc["input_ids"])
-        assert [tok.decode(ids[words == w]).strip() for w in range(len(HARD.split()))] == HARD.split()
-        ends = np.array(enc["offset_mapping"])[:, 1]
-        assert (words[ends < start] == -1).all()          # prefix tokens belong to no word
-
+    assert_every_word_gets_its_tokens(tiny.tokenizer, HARD)
 
 
 def _hand_merge(attention, words, n_words):

@@ -122,18 +122,18 @@ class JobSpec:
     """One job, validated: the model, its prefix and measure, where its attention comes from, the human data and
     score options it is scored with, its name and identity, the params it logs and where."""
 
-    name: str
-    model: ModelSpec
+    name: str                       # the MLflow run name
+    model: ModelSpec                # the registry entry
     prefix: Prefix
     measure: str
-    source_name: str
-    source: AttentionSource
+    source_name: str                # hf | deepspeed | released
+    source: AttentionSource         # built, nothing read
     humans: HumanSpec
     score: ScoreOptions
-    config_hash: str
-    params: dict[str, str]
-    tags: dict[str, str]
-    training_step: int | None
+    config_hash: str                # the allow-listed settings (IDENTITY) and the registry entry, digested
+    params: dict[str, str]          # the resolved config, flattened: what the run logs as params
+    tags: dict[str, str]            # model, size, tuning, prefix, source, family, stage
+    training_step: int | None       # model=hub at a stepN revision
     rerun: bool
     tracking: Tracking
 
@@ -142,12 +142,12 @@ class JobSpec:
 class CompareOptions:
     """``compare``: the comparison run's settings."""
 
-    after_sweep: bool
-    filter: str
-    reference: tuple[str, str]
-    divergence_metric: str
-    alpha: float
-    extrapolate_to: float
+    after_sweep: bool                   # compare a sweep's runs when it ends
+    filter: str                         # an MLflow filter over job runs (src/compare.py)
+    reference: tuple[str, str]          # run names of the 'small change' baseline of the divergence figures
+    divergence_metric: str              # js | sym_kl, in the figures
+    alpha: float                        # family-wise level of the per-layer tests
+    extrapolate_to: float               # parameters at which the scaling line is read off
 
 
 @dataclass(frozen=True)

@@ -29,16 +29,8 @@ import numpy as np
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort, ExclusionReport, subject_id
-from attnhuman.humans.reading_brain.layout import (
-    GROUP_FILE_SUFFIX,
-    REGIONS,
-    check_exclusions,
-    check_layout,
-    roi_file,
-    sentence_matrices,
-    square_matrix,
-    subject_mismatch,
-)
+from attnhuman.humans.reading_brain import layout
+from attnhuman.humans.reading_brain.layout import REGIONS
 from attnhuman.humans.reading_brain.release import Release, load_pickle
 
 
@@ -46,16 +38,16 @@ def load_fmri_cohort(release: Release, corpus: Corpus, group: str, region: str, 
                      report: ExclusionReport) -> Cohort | None:
     """One region's cohort: ``targets`` ``(n_kept_cells, n_subjects)`` ROI values, ``mean``
     ``(n_kept_cells,)`` their mean over the usable subjects. None (reported) when no subject is usable."""
-    if group not in GROUP_FILE_SUFFIX:
-        raise DataError(f"unknown group {group!r}: choose from {sorted(GROUP_FILE_SUFFIX)}")
+    if group not in layout.GROUP_FILE_SUFFIX:
+        raise DataError(f"unknown group {group!r}: choose from {sorted(layout.GROUP_FILE_SUFFIX)}")
     if region not in REGIONS:
         raise DataError(f"unknown fMRI region {region!r}: choose from {list(REGIONS)}")
-    path = release.path(roi_file(group, region))
+    path = release.path(layout.roi_file(group, region))
     raw = load_pickle(path)
     if not isinstance(raw, (list, tuple)) or not raw:
         raise DataError(f"{path}: expected a non-empty list of subjects, found {type(raw).__name__}.")
     ids = [subject_id(group, s) for s in range(len(raw))]
-    check_exclusions(group, ids, exclude)
+    layout.check_exclusions(group, ids, exclude)
     n_sent = len(corpus)
 
     def skip(sid: str, reason: str) -> None:
@@ -71,17 +63,17 @@ def load_fmri_cohort(release: Release, corpus: Corpus, group: str, region: str, 
             skip(sid, "no data in this region (empty list)")
         else:
             try:
-                check_layout(data, corpus, f"{sid} {region}")
+                layout.check_layout(data, corpus, f"{sid} {region}")
             except DataError as e:
                 skip(sid, str(e))
                 continue
-            arrays[s] = [square_matrix(m, nan=None) for m in sentence_matrices(data)]
+            arrays[s] = [layout.square_matrix(m, nan=None) for m in layout.sentence_matrices(data)]
 
     # sentence k: every square matrix must have the text's size (the saccade cohorts' check and wording)
     keep = np.ones(n_sent, dtype=bool)
     for k in range(n_sent):
         square = [s for s in arrays if arrays[s][k] is not None]
-        reason = (subject_mismatch({s: {k: [arrays[s][k]]} for s in square}, square, ids, k, int(corpus.n_words[k]))
+        reason = (layout.subject_mismatch({s: {k: [arrays[s][k]]} for s in square}, square, ids, k, int(corpus.n_words[k]))
                   if square else "no subject has a square numeric matrix for it")
         if reason:
             keep[k] = False
