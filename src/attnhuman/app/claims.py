@@ -6,7 +6,7 @@ such pid), whose SLURM job is no longer queued or running, or whose heartbeat is
 ``mlflow.stale_after_s`` is stale: it is marked KILLED with the reason, and its job runs again.
 
 Two processes that start the same job at once both create a run, then both look at the job's runs:
-the earliest RUNNING one (start time, then run id) runs, the others delete their own run and skip.
+the earliest RUNNING one (start time, then run id) runs, the others end their own run KILLED, delete it and skip.
 """
 from __future__ import annotations
 
@@ -82,13 +82,15 @@ def recover_stale(client: MlflowClient, experiment_id: str, which: str, stale_af
 
 def claim(client: MlflowClient, experiment_id: str, run_id: str, identity: str, rerun: bool):
     """None when run ``run_id`` holds its job; else the run that does (RUNNING earlier, or FINISHED meanwhile
-    unless ``rerun``), and ``run_id`` is deleted."""
+    unless ``rerun``), and ``run_id`` ends KILLED (with its ``killed_reason``) and is deleted."""
     runs = client.search_runs([experiment_id], f"tags.run_identity = '{identity}'")
     finished = [r for r in runs if r.info.status == "FINISHED" and not rerun]
     running = sorted((r for r in runs if r.info.status == "RUNNING"), key=lambda r: (r.info.start_time, r.info.run_id))
     holder = finished[0] if finished else running[0] if running else None
     if holder is None or holder.info.run_id == run_id:
         return None
+    client.set_tag(run_id, "killed_reason", f"run {holder.info.run_id} ({holder.info.status}) holds the same job")
+    client.set_terminated(run_id, "KILLED")
     client.delete_run(run_id)
     return holder
 

@@ -21,10 +21,9 @@ from omegaconf import DictConfig
 from attnhuman import metrics
 from attnhuman.app.job import code_tags, load_humans
 from attnhuman.app.spec import ComparisonSpec, comparison_spec
-from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, sweep_tags
+from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, quoted, sweep_tags
 from attnhuman.comparison.runs import Pair, Run, find_pairs, latest_per_job
 from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table
-from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
 from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures
 from attnhuman.reporting.report import write_html, write_report
@@ -83,13 +82,6 @@ def headline_metrics(resemblance: pd.DataFrame, groups: list[str]) -> dict[str, 
         out.update({metrics.headline(g, label): row[f"resemblance_{g}"] for g in groups
                     if row.get(f"resemblance_{g}") is not None and pd.notna(row[f"resemblance_{g}"])})
     return out
-
-
-def quoted(value: str) -> str:
-    """``value`` as an MLflow filter string literal."""
-    if "'" in value:
-        raise DataError(f"{value!r} cannot be used in an MLflow filter (it holds a single quote).")
-    return f"'{value}'"
 
 
 def _run(client: MlflowClient, found, folder: Path) -> Run:

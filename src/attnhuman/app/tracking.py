@@ -8,6 +8,8 @@ import os
 import shutil
 import sqlite3
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pandas as pd
@@ -60,16 +62,37 @@ def prepare_store(tracking: Tracking) -> str:
                 if not path.exists():
                     _new_sqlite_store(path, tracking.cache / "mlflow")
                 experiment_id = _experiment(MlflowClient(uri), tracking)
-                with contextlib.closing(sqlite3.connect(path, timeout=60)) as db:
+                with contextlib.closing(sqlite3.connect(path, timeout=60, isolation_level=None)) as db:
                     db.execute("PRAGMA journal_mode=WAL")
+                    db.execute("BEGIN IMMEDIATE")             # a write that changes nothing: a read-only store fails
+                    db.execute("UPDATE experiments SET name = name WHERE 0")
+                    db.execute("ROLLBACK")
         else:
+            if uri.startswith(("http://", "https://")):
+                _check_server(uri)
             experiment_id = _experiment(MlflowClient(uri), tracking)
     except (OSError, MlflowException, sqlite3.Error, Timeout) as e:
-        raise DataError(f"MLflow store {uri} cannot be opened or created ({type(e).__name__}: "
-                        f"{str(e).splitlines()[0][:300]}). Make its folder writable, or set mlflow.tracking_uri "
-                        "(or $MLFLOW_TRACKING_URI) to another store.") from e
+        raise DataError(f"MLflow store {uri} cannot be opened, created or written ({type(e).__name__}: "
+                        f"{str(e).splitlines()[0][:300]}). Make it and its folder writable, or set "
+                        "mlflow.tracking_uri (or $MLFLOW_TRACKING_URI) to another store.") from e
     _PREPARED[tracking] = experiment_id
     return experiment_id
+
+
+def _check_server(uri: str, timeout_s: float = 5.0) -> None:
+    """A tracking server answers its health check within ``timeout_s``, else one line naming it (MLflow's own client
+    retries for minutes before it gives up)."""
+    try:
+        with urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout_s) as answer:
+            if answer.status == 200:
+                return
+            reason = f"its health check answered HTTP {answer.status}"
+    except urllib.error.HTTPError as e:
+        reason = f"its health check answered HTTP {e.code}: is it an MLflow server?"
+    except (urllib.error.URLError, OSError) as e:
+        reason = f"it cannot be reached in {timeout_s:g} s ({getattr(e, 'reason', e)})"
+    raise DataError(f"MLflow tracking server {uri}: {reason}. Start it (make server; docs/clusters.md), or set "
+                    "mlflow.tracking_uri (or $MLFLOW_TRACKING_URI) to a server that runs or to a sqlite:/// store.")
 
 
 def _new_sqlite_store(path: Path, templates: Path) -> None:
@@ -110,6 +133,16 @@ def _experiment(client: MlflowClient, tracking: Tracking) -> str:
     return experiment.experiment_id
 
 
+def quoted(value: str) -> str:
+    """``value`` as an MLflow filter string literal: in single quotes, or double quotes when it holds a single quote
+    (a folder named ``it's``)."""
+    if "'" not in value:
+        return f"'{value}'"
+    if '"' not in value:
+        return f'"{value}"'
+    raise DataError(f"{value!r} holds both kinds of quote, which an MLflow filter cannot match: rename it.")
+
+
 def sweep_id(sweep_dir: str) -> str:
     """The sweep's output folder, resolved: tags a sweep's runs (``tags.sweep``) for its comparison."""
     return str(Path(sweep_dir).resolve())
@@ -117,7 +150,7 @@ def sweep_id(sweep_dir: str) -> str:
 
 def sweep_parent(client: MlflowClient, experiment_id: str, sweep: str) -> str | None:
     """The parent run of a sweep (``tags.kind = 'sweep'``), which its job and comparison runs hang under."""
-    found = client.search_runs([experiment_id], f"tags.kind = '{SWEEP_TAG}' and tags.sweep = '{sweep}'", max_results=1)
+    found = client.search_runs([experiment_id], f"tags.kind = '{SWEEP_TAG}' and tags.sweep = {quoted(sweep)}", max_results=1)
     return found[0].info.run_id if found else None
 
 

@@ -7,6 +7,7 @@ missing and how to provide it.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pickle
@@ -120,17 +121,25 @@ class Release:
         self.modified.append(name)
 
     def _fetch(self, name: str, target: Path) -> None:
-        target.parent.mkdir(parents=True, exist_ok=True)
+        """Download ``name`` to ``target``; a failed download leaves nothing behind, not even the folders it made."""
+        made = [d for d in (*reversed(target.parent.parents), target.parent) if not d.exists()]
         partial = target.with_name(target.name + ".part")
-        with urllib.request.urlopen(self.url(name), timeout=self.timeout_s) as response, open(partial, "wb") as f:
-            while block := response.read(1 << 20):
-                f.write(block)
-        got = identity.of_file(partial)
-        if got != CHECKSUMS[name]:
-            partial.unlink()
-            raise DataError(f"Download of '{name}' from {self.url(name)} has SHA-256 {got}, expected "
-                            f"{CHECKSUMS[name]}: the file was not saved. Provide the file by hand.")
-        partial.replace(target)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(self.url(name), timeout=self.timeout_s) as response, open(partial, "wb") as f:
+                while block := response.read(1 << 20):
+                    f.write(block)
+            got = identity.of_file(partial)
+            if got != CHECKSUMS[name]:
+                raise DataError(f"Download of '{name}' from {self.url(name)} has SHA-256 {got}, expected "
+                                f"{CHECKSUMS[name]}: the file was not saved. Provide the file by hand.")
+            partial.replace(target)
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            for folder in reversed(made):
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
 
 
 _ALLOWED_GLOBALS = {
