@@ -85,9 +85,22 @@ def _with_words(humans: Humans, spec: HumanSpec) -> Humans:
 
 
 def preflight(spec: JobSpec, here: bool = True) -> list[str]:
-    """What one job needs and lacks (data files and columns, a checkpoint, room for its weights ``here``), found
-    without reading any data or weights."""
-    return spec.humans.data.missing(list(spec.humans.groups)) + spec.source.unavailable(here)
+    """What one job needs and lacks (a writable cache, data files and columns, a checkpoint, room for its weights
+    ``here``), found without reading any data or weights."""
+    return (unwritable_cache(spec.humans.cache)          # the others may write digests there
+            or spec.humans.data.missing(list(spec.humans.groups)) + spec.source.unavailable(here))
+
+
+def unwritable_cache(folder: Path) -> list[str]:
+    """``paths.cache`` cannot be written: one line saying so (it is created if needed)."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".writable-"):
+            return []
+    except OSError as e:
+        return [f"paths.cache={folder} cannot be written ({e.strerror or e}): it keeps parsed human data, "
+                "extractions, weight digests and tokenizers. Make it writable, or set paths.cache (default "
+                "$XDG_CACHE_HOME/attnhuman) to a writable folder."]
 
 
 def run_identity(spec: JobSpec) -> dict[str, str]:
@@ -120,8 +133,8 @@ def _sweep_id() -> str | None:
 def run(cfg: DictConfig) -> dict | None:
     """Run the job ``cfg`` composes; returns its summary metrics, or None when a FINISHED run has its identity.
 
-    Every setting is checked and everything the job needs is looked for before any data is read and before an
-    MLflow run exists.
+    Every setting is checked and everything the job needs is looked for before any data is read; the human data is
+    read and checked (or found in the cache) before an MLflow run exists: a bad input leaves no FAILED run.
     """
     spec = job_spec(cfg)
     missing = preflight(spec)
@@ -139,6 +152,7 @@ def run(cfg: DictConfig) -> dict | None:
         log.info("Skipping %s: FINISHED run %s has the same settings, data, attention input and code "
                  "(rerun=true runs it again).", spec.name, previous.info.run_id)
     else:
+        humans = load_humans(spec.humans, ident["data_fingerprint"])     # every data check before a run exists
         recover_stale(client, experiment_id, f"tags.run_identity = '{ident['run_identity']}'", tracking.stale_after_s)
         tags = {**ident, **code_tags(), "humans_hash": spec.humans.humans_hash, **spec.tags,
                 **sweep_tags(client, experiment_id, _sweep_id()), **where_tags()}
@@ -153,7 +167,7 @@ def run(cfg: DictConfig) -> dict | None:
     log.info("MLflow run %s (%s) in %s", spec.name, run_id, tracking.uri)
     try:
         with Heartbeat(client, run_id, tracking.heartbeat_s):
-            summary = _analyze(spec, RunLog(client, run_id, _output_dir()), ident["data_fingerprint"])
+            summary = _analyze(spec, RunLog(client, run_id, _output_dir()), humans)
     except BaseException:
         client.set_terminated(run_id, "FAILED")
         raise
@@ -169,12 +183,11 @@ def _assist(spec: JobSpec) -> None:
     return None
 
 
-def _analyze(spec: JobSpec, sink: RunLog, fingerprint: str) -> dict:
+def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
     sink.params(spec.params)
     if (sink.out / ".hydra").is_dir():
         sink.folder(sink.out / ".hydra", ".hydra")
 
-    humans = load_humans(spec.humans, fingerprint)
     log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
     log.debug("%s", humans.report.format())
     sink.tags(humans.tags)

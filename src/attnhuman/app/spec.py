@@ -55,7 +55,7 @@ NOT_IDENTITY = {
               "id", "revision"),        # model=hub: the weights are fingerprinted; a stepN revision is training_step
     "prefix": ("released_file",),       # where released attention is: its contents are fingerprinted
     "data": ("_target_", "root", "cache_dir", "download", "verify", "path", "ia_report", "fixation_report"),
-    "source": ("_target_", "path", "root",                      # the attention input: fingerprinted
+    "source": ("_target_", "path", "root", "verify",            # the attention input: fingerprinted
                "batch_size", "chunk_size", "device_map", "gpu_memory_gb", "tp_size", "one_process_per_shard",
                "runs_model", "progress", "cache", "cache_dir",  # how fast, where: the same numbers
                "trust_remote_code"),                            # permission to run the checkpoint's code
@@ -182,7 +182,11 @@ def job_spec(cfg: DictConfig) -> JobSpec:
 def humans_spec(cfg: DictConfig) -> HumanSpec:
     """The human data of ``cfg.data`` for ``cfg.analysis.groups`` (the data source built, nothing read)."""
     tree = _identity_of(cfg, ("data", "analysis"))
-    return HumanSpec(data=build(cfg.data, "data"), data_name=str(cfg.data.name), groups=tuple(cfg.analysis.groups),
+    groups = tuple(str(g) for g in cfg.analysis.groups)
+    if not groups or len(set(groups)) < len(groups):
+        raise ConfigError(f"analysis.groups=[{', '.join(groups)}]: name each group to compare once, at least one "
+                          "(e.g. [L1, L2], or [L1] for data with native readers only).")
+    return HumanSpec(data=build(cfg.data, "data"), data_name=str(cfg.data.name), groups=groups,
                   fmri=fmri_score(cfg), humans_hash=identity.of_value(tree)[:16],
                   cache=Path(str(cfg.paths.cache)).expanduser())
 

@@ -15,7 +15,7 @@ from omegaconf import DictConfig
 from attnhuman.app import comparison
 from attnhuman.app.claims import Heartbeat, recover_stale, where_tags
 from attnhuman.app.errors import CompactConfigError, CompactDataError
-from attnhuman.app.job import code_tags, preflight
+from attnhuman.app.job import code_tags, load_humans, preflight
 from attnhuman.app.spec import comparison_spec, job_spec, tracking
 from attnhuman.app.tracking import SWEEP_TAG, prepare_store, sweep_id, sweep_parent
 from attnhuman.attention.extraction import ranks
@@ -33,14 +33,15 @@ def combinations(config: DictConfig, loader) -> list[str]:
 
 def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[str, str]]:
     """Compose every job of the sweep and build its spec (model, options, data and source), then look for what it
-    needs (data files and columns, checkpoint, room for its weights, the MLflow store); raise listing every invalid
-    job, or every missing input, before any job starts.
+    needs (data files and columns, checkpoint, room for its weights, the MLflow store) and read its human data (once
+    per data and analysis settings; cached for the jobs); raise listing every invalid job, or every missing input or
+    bad data, before any job starts.
 
     Returns ``[(run name, config hash)]`` of the jobs: the sweep's comparison is over their runs.
     """
     overrides = OverridesParser.create().parse_overrides(list(arguments))
     jobs = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-    problems, identities, missing = [], [], {}
+    problems, identities, missing, humans = [], [], {}, {}
     runs_here = "Slurm" not in str(config.hydra.launcher.get("_target_", ""))   # where jobs will find room
     for job in jobs:
         try:
@@ -52,8 +53,11 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
             missing.setdefault(str(e), []).append(" ".join(job))
             continue
         identities.append((spec.name, spec.config_hash))
-        for problem in preflight(spec, runs_here):
+        found = preflight(spec, runs_here)
+        for problem in found:
             missing.setdefault(problem, []).append(spec.name)
+        if not found:
+            humans.setdefault(spec.humans.humans_hash, (spec.humans, []))[1].append(spec.name)
     if problems:
         raise CompactConfigError("Invalid sweep, no job was started:\n" + "\n".join(problems)
                                  + "\nValid model/size combinations: " + ", ".join(combinations(config, loader)))
@@ -61,6 +65,11 @@ def check_jobs(config: DictConfig, loader, arguments: list[str]) -> list[tuple[s
         prepare_store(tracking(config))
     except DataError as e:
         missing.setdefault(str(e), []).append("every job")
+    for human_spec, names in humans.values() if not missing else ():
+        try:                                # the human data read and checked once (and cached) for the jobs
+            load_humans(human_spec)
+        except DataError as e:
+            missing.setdefault(str(e), []).extend(names)
     if missing:
         raise CompactDataError(f"Missing inputs ({len(missing)}), no job was started:\n" + "\n".join(
             f"  {', '.join(names)}: {problem}" for problem, names in missing.items()))
