@@ -27,6 +27,15 @@ def of_value(value) -> str:
     return of_bytes(json.dumps(value, sort_keys=True, default=str).encode())
 
 
+def of_arrays(arrays: dict) -> str:
+    """One digest of named numpy arrays: their names, dtypes, shapes and bytes (read in place, not copied)."""
+    parts = []
+    for name, array in sorted(arrays.items()):
+        data = array if array.flags.c_contiguous else array.copy(order="C")
+        parts.append((name, str(array.dtype), list(array.shape), hashlib.sha256(memoryview(data).cast("B")).hexdigest()))
+    return of_value(parts)
+
+
 def of_file(path: Path, block: int = 1 << 22) -> str:
     """SHA-256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()

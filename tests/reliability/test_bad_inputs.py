@@ -8,9 +8,10 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
+from attnhuman import identity
 from attnhuman.app.spec import Tracking, humans_spec, job_spec
 from attnhuman.app.tracking import prepare_store
-from attnhuman.attention.extraction.cache import ExtractionCache
+from attnhuman.attention.extraction.cache import ARRAYS, ExtractionCache
 from attnhuman.attention.extraction.extract import extract
 from attnhuman.attention.extraction.model_source import ModelSource
 from attnhuman.attention.models.checkpoints import load_tokenizer, open_checkpoint
@@ -174,10 +175,28 @@ def test_cached_store_edited_into_invalid_attention_is_recomputed(tiny_folder, t
     with np.load(path) as z:
         arrays = dict(z)
     arrays["attention"][0, 0, 1] = -0.25
+    arrays["digest"] = identity.of_arrays({k: arrays[k] for k in ARRAYS})      # an edit that knows the format
     np.savez(path, **arrays)
     with caplog.at_level(logging.WARNING):
         again = _source(tiny_folder, tmp_path / "cache", checkpoint_cache).load(corpus)
     assert again.tags["cache_hit"] == "false" and "layer 0 has negative weights" in caplog.text
+    np.testing.assert_array_equal(again.store.attention, first.store.attention)
+
+
+def test_cached_store_with_two_layers_swapped_is_recomputed(tiny_folder, tmp_path, checkpoint_cache, caplog):
+    """Valid attention, but not what was extracted: the entry's digest says so."""
+    corpus = Corpus(SENTENCES)
+    first = _source(tiny_folder, tmp_path / "cache", checkpoint_cache).load(corpus)
+    path = ExtractionCache(tmp_path / "cache").path(first.tags["cache_key"])
+    with np.load(path) as z:
+        arrays = dict(z)
+    arrays["attention"] = arrays["attention"][::-1].copy()
+    np.savez(path, **arrays)
+    with caplog.at_level(logging.WARNING):
+        again = _source(tiny_folder, tmp_path / "cache", checkpoint_cache).load(corpus)
+    assert again.tags["cache_hit"] == "false"
+    assert f"Extraction cache file {path} is unusable (ValueError: its arrays were edited since it was written); " \
+           "recomputing it." in caplog.text
     np.testing.assert_array_equal(again.store.attention, first.store.attention)
 
 
@@ -220,8 +239,8 @@ def test_unwritable_store_is_named(monkeypatch, tmp_path):
     blocked = tmp_path / "file"
     blocked.write_text("not a folder")
     store = Tracking(f"sqlite:///{blocked}/mlruns/mlflow.db", "x", None, 30, 600, tmp_path / "cache")
-    with pytest.raises(DataError, match=rf"MLflow store sqlite:///{blocked}/mlruns/mlflow.db cannot be opened or "
-                                        r"created .*Make its folder writable"):
+    with pytest.raises(DataError, match=rf"MLflow store sqlite:///{blocked}/mlruns/mlflow.db cannot be opened, "
+                                        r"created or written .*Make it and its folder writable"):
         prepare_store(store)
 
 

@@ -124,12 +124,14 @@ def load_reference(path, layer: int, corpus: Corpus):
     return reference_rows(store, layer, corpus, where)
 
 
-def released_source(*, path, root, spec: ModelSpec, prefix: dict, paths: dict, measure: str = "weights") -> ReleasedSource:
+def released_source(*, path, root, verify: str, spec: ModelSpec, prefix: dict, paths: dict,
+                    measure: str = "weights") -> ReleasedSource:
     """``source=released``: ``path``, else ``<root>/<model>-<size>/<prefix.released_file>``."""
     if measure != "weights":
         raise ConfigError(f"measure={measure}: released attention holds the weights only; the other measures need "
                           "the model (source=hf).")
-    return ReleasedSource(released_path(path, root, spec, prefix), cache_dir=Path(paths["cache"]).expanduser())
+    return ReleasedSource(released_path(path, root, spec, prefix), cache_dir=Path(paths["cache"]).expanduser(),
+                          verify=str(verify))
 
 
 def released_path(path, root, spec: ModelSpec, prefix: dict) -> Path:

@@ -31,9 +31,13 @@ def cache_key(weights: str, tokenizer, prefix: str, dtype: str, corpus: Corpus |
     return identity.of_value(parts)[:24]
 
 
+ARRAYS = ("attention", "n_words", "sentences_per_article", "nll", "n_tokens")
+
+
 class ExtractionCache:
-    """Extractions on disk by key; a file that is unreadable, of another key or corpus, or fails the checks of
-    imported attention (:func:`attnhuman.attention.store.validate`) is reported and recomputed."""
+    """Extractions on disk by key; a file that is unreadable, of another key or corpus, whose arrays are not those
+    it was written with (their digest), or that fails the checks of imported attention
+    (:func:`attnhuman.attention.store.validate`) is reported and recomputed."""
 
     def __init__(self, folder: Path, probabilities: bool = True):
         self.folder = Path(folder).expanduser()
@@ -50,12 +54,14 @@ class ExtractionCache:
             with np.load(path, allow_pickle=False) as z:
                 if str(z["key"]) != key or not np.array_equal(z["n_words"], corpus.n_words):
                     raise ValueError("key or corpus mismatch")
+                if identity.of_arrays({name: z[name] for name in ARRAYS}) != str(z["digest"]):
+                    raise ValueError("its arrays were edited since it was written")
                 store = AttentionStore(z["attention"], z["n_words"], z["sentences_per_article"])
                 extraction = Extraction(store, z["nll"], z["n_tokens"], json.loads(str(z["alignment"])),
                                         float(z["extract_s"]), cached=True)
             validate(store, corpus, str(path), self.probabilities)
         except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
-            log.warning("Cache file %s is unusable (%s); recomputing it.", path, e)
+            log.warning("Extraction cache file %s is unusable (%s: %s); recomputing it.", path, type(e).__name__, e)
             path.unlink(missing_ok=True)
             return None
         return extraction
@@ -64,9 +70,10 @@ class ExtractionCache:
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = self.path(key).with_suffix(".part.npz")
         s = extraction.store
-        np.savez(partial, key=key, attention=s.attention, n_words=s.n_words,
-                 sentences_per_article=s.sentences_per_article, nll=extraction.nll, n_tokens=extraction.n_tokens,
-                 alignment=json.dumps(extraction.alignment), extract_s=extraction.extract_s)
+        arrays = dict(attention=s.attention, n_words=s.n_words, sentences_per_article=s.sentences_per_article,
+                      nll=extraction.nll, n_tokens=extraction.n_tokens)
+        np.savez(partial, key=key, digest=identity.of_arrays(arrays), alignment=json.dumps(extraction.alignment),
+                 extract_s=extraction.extract_s, **arrays)
         partial.replace(self.path(key))
         return self.path(key)
 

@@ -1,0 +1,94 @@
+"""What the numbers depend on is what their identity covers: released attention against its pinned SHA-256, cached
+cohorts and extractions checked again when read."""
+import json
+import shutil
+
+import numpy as np
+
+from attnhuman import identity
+from helpers.commands import command, runs
+from helpers.paths import LLAMA30, READING_BRAIN
+
+JOB = ("source=released", "model=llama", "size=30b", f"data.root={READING_BRAIN}", "data.download=false",
+       "analysis.fmri=false")
+
+
+def _swapped_sentences(folder):
+    """A copy of the released packed_plain.npz, at the release's path under ``folder``, with two sentences of the
+    same length swapped: valid attention, not the release's."""
+    with np.load(LLAMA30 / "packed_plain.npz") as z:
+        arrays = dict(z)
+    n = arrays["n_words"]
+    offsets = np.cumsum([0, *(n * (n + 1) // 2)])
+    a = int(np.flatnonzero(n == n[0])[1])                          # the next sentence as long as the first
+    attention = arrays["attention"]
+    first, second = slice(offsets[0], offsets[1]), slice(offsets[a], offsets[a + 1])
+    attention[:, :, first], attention[:, :, second] = attention[:, :, second].copy(), attention[:, :, first].copy()
+    path = folder / "llama-30b" / "packed_plain.npz"
+    path.parent.mkdir(parents=True)
+    np.savez(path, **arrays)
+    return path
+
+
+def test_released_attention_that_is_not_the_release_is_named_tagged_or_refused(tmp_path):
+    path = _swapped_sentences(tmp_path / "released")
+    result = command(tmp_path, *JOB, f"source.path={path}")
+    assert f"{path} differs from the released llama-30b/packed_plain.npz (SHA-256 is not 2e4eaf2be58e...): its " \
+           "numbers are not the release's; the run is tagged attention_modified (source.verify=strict refuses such " \
+           "files)." in result.output
+    (run,) = runs(tmp_path)[1]
+    assert run.data.tags["attention_modified"] == "packed_plain.npz"
+    assert round(run.data.metrics["resemblance_L1"], 2) != 64.32
+
+    refused = command(tmp_path / "strict", *JOB, f"source.path={path}", "data.verify=strict", check=False)
+    assert refused.returncode == 1
+    assert f"{path} differs from the released llama-30b/packed_plain.npz (SHA-256 is not 2e4eaf2be58e...): its " \
+           "numbers are not the release's. Restore the file, or set source.verify=warn (default: data.verify)." \
+           in refused.output
+    assert runs(tmp_path / "strict")[1] == []
+
+
+def test_the_release_itself_is_not_flagged(tmp_path):
+    copy = tmp_path / "llama-30b" / "packed_plain.npz"
+    copy.parent.mkdir()
+    shutil.copyfile(LLAMA30 / "packed_plain.npz", copy)
+    result = command(tmp_path, *JOB, f"source.path={copy}", "data.verify=strict")
+    assert "differs from the released" not in result.output
+    assert "attention_modified" not in runs(tmp_path)[1][0].data.tags
+
+
+def _edit_cache_entry(cache, edit, digest=None):
+    """Apply ``edit`` to the arrays of the one human-data cache entry under ``cache``; ``digest``: rewrite the
+    entry's digest with this function (an edit that knows the format) or leave it."""
+    (entry,) = (cache / "humans").glob("*.npz")
+    with np.load(entry) as z:
+        arrays = dict(z)
+    edit(arrays)
+    if digest is not None:
+        meta = json.loads(str(arrays["meta"]))
+        meta["digest"] = digest({k: v for k, v in arrays.items() if k != "meta"})
+        arrays["meta"] = json.dumps(meta)
+    np.savez(entry, **arrays)
+    return entry
+
+
+def test_an_edited_human_data_cache_entry_is_parsed_again_not_trusted(tmp_path):
+    job = (*JOB, f"source.path={LLAMA30 / 'packed_plain.npz'}", f"paths.cache={tmp_path / 'cache'}", "rerun=true",
+           "analysis.groups=[L1]")
+    command(tmp_path, *job)
+
+    def triple(arrays):
+        arrays["saccades/L1/mean"] = arrays["saccades/L1/mean"] * 3
+    entry = _edit_cache_entry(tmp_path / "cache", triple)
+    result = command(tmp_path, *job)
+    assert f"Human-data cache file {entry} is unusable (ValueError: its arrays were edited since it was written); " \
+           "parsing the data again." in result.output
+    assert "L1: resemblance 64.32%" in result.output
+
+    def negate(arrays):
+        arrays["saccades/L1/targets"] = -arrays["saccades/L1/targets"]
+    entry = _edit_cache_entry(tmp_path / "cache", negate, digest=identity.of_arrays)
+    result = command(tmp_path, *job)
+    assert f"Human-data cache file {entry} is unusable (ValueError: saccades/L1: negative saccade values); parsing " \
+           "the data again." in result.output
+    assert "L1: resemblance 64.32%" in result.output
