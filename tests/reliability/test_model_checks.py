@@ -12,10 +12,13 @@ import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman import identity
+from attnhuman.app.spec import job_spec
 from attnhuman.attention.extraction.model_source import ModelSource
 from attnhuman.attention.models.checkpoints import load_tokenizer
 from attnhuman.attention.models.location import Folder
 from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.errors import DataError
+from helpers.config import compose_job
 
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
               "num_attention_heads": 4, "num_key_value_heads": 4, "max_position_embeddings": 256}
@@ -60,6 +63,23 @@ def _copy_in_keeping_size_and_time(source, target):
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = target.stat()
     assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+# 3. A junk config.json
+
+@pytest.mark.parametrize("config, why", [
+    (b"not JSON {", "not JSON (Expecting value: line 1 column 1 (char 0))"),
+    (b'["a", "list"]', "not a model config (a JSON list, not an object)")])
+def test_a_junk_config_is_named_before_any_weight_is_read(tiny_folder, tmp_path, checkpoint_cache, config, why):
+    """As a registry entry's folder (the job's preflight) and as ``model=hub model.id=<folder>`` (its spec)."""
+    junk = tmp_path / "junk"
+    shutil.copytree(tiny_folder, junk)
+    (junk / "config.json").write_bytes(config)
+    message = f"{junk}/config.json: {why}; copy config.json again from the model's release."
+    assert _source(junk, checkpoint_cache).unavailable(here=False) == [f"checkpoint of llama-tiny-base: {message}"]
+    with pytest.raises(DataError) as raised:
+        job_spec(compose_job("model=hub", f"model.id={junk}"))
+    assert str(raised.value) == message
 
 
 # 4. Weights copied in with the old size and modification time are other weights

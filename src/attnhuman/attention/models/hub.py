@@ -122,10 +122,22 @@ def _parameters(folder: Path) -> int:
     return total
 
 
+def read_config(path: Path) -> dict:
+    """A model's ``config.json``; DataError naming the file when it is not a JSON object."""
+    try:
+        config = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: not JSON ({e}); copy config.json again from the model's release.") from e
+    if not isinstance(config, dict):
+        raise DataError(f"{path}: not a model config (a JSON {type(config).__name__}, not an object); copy "
+                        "config.json again from the model's release.")
+    return config
+
+
 @functools.lru_cache(maxsize=None)
 def facts(folder: Path) -> dict:
     """``{model_type, layers, heads, hidden, parameters}`` from the folder's config and weights."""
-    config = json.loads((folder / "config.json").read_text())
+    config = read_config(folder / "config.json")
     config = {**config.get("text_config", {}), **config}
     out = {"model_type": config.get("model_type", "unknown")}
     for fact, keys in CONFIG_KEYS.items():

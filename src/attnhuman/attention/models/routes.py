@@ -115,7 +115,10 @@ def facts_problem(spec: ModelSpec, folder: Path | None) -> str | None:
     """Why the checkpoint in ``folder`` is not the model of the registry entry (layers or heads differ), or None."""
     if folder is None or not (folder / "config.json").is_file():
         return None
-    found = hub.facts(folder)
+    try:
+        found = hub.facts(folder)
+    except DataError as e:
+        return f"checkpoint of {spec.label}: {e}"
     if (found["layers"], found["heads"]) == (spec.layers, spec.heads):
         return None
     return (f"checkpoint of {spec.label} at {folder}: {found['layers']} layers x {found['heads']} heads (its "
