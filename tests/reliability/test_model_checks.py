@@ -9,6 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from huggingface_hub import constants
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman import identity
@@ -17,7 +18,8 @@ from attnhuman.attention.extraction.model_source import ModelSource
 from attnhuman.attention.models.checkpoints import load_tokenizer
 from attnhuman.attention.models.location import Folder
 from attnhuman.attention.models.registry import ModelSpec
-from attnhuman.errors import DataError
+from attnhuman.errors import ConfigError, DataError
+from helpers.commands import command, runs
 from helpers.config import compose_job
 
 TINY_LLAMA = {"model_type": "llama", "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2,
@@ -63,6 +65,108 @@ def _copy_in_keeping_size_and_time(source, target):
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = target.stat()
     assert (after.st_size, after.st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    """An empty Hugging Face cache, downloads off (huggingface_hub reads both when imported: set here too), and
+    none of the registry's checkpoint variables set."""
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    for name in [k for k in os.environ if k.startswith("ATTNHUMAN_") and k != "ATTNHUMAN_TEST_CACHE"]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))          # the default paths.checkpoints: ~/checkpoints
+    return tmp_path
+
+
+def _unavailable(*overrides) -> list[str]:
+    """What the job's preflight finds missing (its checkpoint; 80 GB GPUs planned: room is not the point here)."""
+    return job_spec(compose_job(*overrides, "source.gpu_memory_gb=[80]")).source.unavailable()
+
+
+# 1. A folder that is named is the folder used
+
+@pytest.mark.parametrize("env, overrides, named", [
+    ({"ATTNHUMAN_LLAMA_7B": "{tmp}/missing"}, ["model=llama", "size=7b"],
+     "checkpoint of llama-7b-base: ATTNHUMAN_LLAMA_7B={tmp}/missing"),
+    ({"ATTNHUMAN_LLAMA_7B": "{tmp}/missing"}, ["model=vicuna", "size=7b"],          # a delta's base
+     "checkpoint of vicuna-7b-v1_1's base: ATTNHUMAN_LLAMA_7B={tmp}/missing"),
+    ({}, ["model=gpt2", "size=small", "model.sizes.small.tunings.base.checkpoint={tmp}/missing"],
+     "checkpoint of gpt2-small-base: model.sizes.small.tunings.base.checkpoint={tmp}/missing"),
+    ({}, ["model=gpt2", "size=small", "paths.checkpoints={tmp}/missing"],
+     "checkpoint of gpt2-small-base: paths.checkpoints={tmp}/missing"),
+    ({"ATTNHUMAN_CHECKPOINTS": "{tmp}/missing"}, ["model=llama", "size=13b"],
+     "checkpoint of llama-13b-base: ATTNHUMAN_CHECKPOINTS={tmp}/missing"),
+])
+def test_a_named_folder_that_does_not_exist_is_named_never_replaced_by_the_hub(offline, monkeypatch, env, overrides,
+                                                                                named):
+    for key, value in env.items():
+        monkeypatch.setenv(key, value.format(tmp=offline))
+    key = named.split(": ")[1].split("=")[0]
+    assert _unavailable(*(o.format(tmp=offline) for o in overrides)) == [
+        f"{named.format(tmp=offline)}: no such folder. Correct {key}, or leave it out to take the registry's route "
+        "(conf/model)."]
+
+
+def test_a_named_or_present_folder_that_is_no_model_is_named(offline, monkeypatch):
+    """A named folder without weights, and a folder at the default place that is incomplete: said, not replaced."""
+    (offline / "partial").mkdir()
+    (offline / "partial" / "config.json").write_text("{}")
+    monkeypatch.setenv("ATTNHUMAN_LLAMA_7B", str(offline / "partial"))
+    assert _unavailable("model=llama", "size=7b") == [
+        f"checkpoint of llama-7b-base: expected a Hugging Face folder at {offline}/partial (ATTNHUMAN_LLAMA_7B) with "
+        "config.json, tokenizer files and weights (*.safetensors or pytorch_model*.bin); found: ['config.json']. "
+        "Correct ATTNHUMAN_LLAMA_7B, or complete the folder."]
+    monkeypatch.delenv("ATTNHUMAN_LLAMA_7B")
+    shutil.copytree(offline / "partial", offline / "home" / "checkpoints" / "llama-7b")
+    assert _unavailable("model=llama", "size=7b") == [
+        f"checkpoint of llama-7b-base: expected a Hugging Face folder at {offline}/home/checkpoints/llama-7b with "
+        "config.json, tokenizer files and weights (*.safetensors or pytorch_model*.bin); found: ['config.json']. "
+        "Complete the folder, or set the registry's environment variable (see conf/model) or paths.checkpoints."]
+
+
+@pytest.mark.parametrize("checkpoints", [None, "empty"])
+def test_no_folder_named_is_the_hub_route(offline, monkeypatch, checkpoints):
+    """The default ~/checkpoints absent, or a paths.checkpoints without the model's folder: the Hub id, said offline."""
+    if checkpoints:
+        (offline / checkpoints).mkdir()
+        monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", str(offline / checkpoints))
+    folder = offline / (checkpoints or "home/checkpoints") / "llama-7b"
+    [problem] = _unavailable("model=llama", "size=7b")
+    assert problem.startswith(f"llama-7b-base: no local folder at {folder} (the entry's environment variable, see "
+                              "conf/model, or paths.checkpoints), and huggyllama/llama-7b (revision 4782ad2")
+
+
+# 2. A revision is never given to a local folder
+
+def test_a_revision_with_a_local_folder_is_refused(tiny_folder):
+    with pytest.raises(ConfigError) as raised:
+        job_spec(compose_job("model=hub", f"model.id={tiny_folder}", "model.revision=step1000"))
+    assert str(raised.value) == (f"model.revision=step1000 with model.id={tiny_folder}: a local folder has no "
+                                 "revisions (its files are the model); leave model.revision out, or give the Hub id "
+                                 "whose revision you mean.")
+
+
+@pytest.mark.parametrize("case", ["named folder", "revision of a folder"])
+def test_the_job_stops_before_any_run(offline, tiny_folder, case):
+    """Run as the command runs: exit status 1, the one line, and no MLflow run."""
+    common = ["data=synthetic", "data.corpus=demo", "analysis.fmri=false"]
+    if case == "named folder":
+        result = command(offline, "model=llama", "size=7b", "source.gpu_memory_gb=[80]", *common, check=False,
+                         env={"ATTNHUMAN_LLAMA_7B": str(offline / "missing")})
+        expected = (f"llama-7b-base-none+synthetic cannot run:\n  checkpoint of llama-7b-base: "
+                    f"ATTNHUMAN_LLAMA_7B={offline}/missing: no such folder. Correct ATTNHUMAN_LLAMA_7B, or leave it "
+                    "out to take the registry's route (conf/model).\n")
+    else:
+        result = command(offline, "model=hub", f"model.id={tiny_folder}", "model.revision=step1000", *common,
+                         check=False)
+        expected = (f"\nmodel.revision=step1000 with model.id={tiny_folder}: a local folder has no revisions (its "
+                    "files are the model); leave model.revision out, or give the Hub id whose revision you mean.\n")
+    assert result.returncode == 1 and "Traceback" not in result.output, result.output[-3000:]
+    assert expected in result.output, result.output[-3000:]
+    assert runs(offline)[1] == []
 
 
 # 3. A junk config.json

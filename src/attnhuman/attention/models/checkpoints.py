@@ -56,7 +56,7 @@ def _package_gguf(module: str, cache_dir: Path | None) -> tuple[Path, str]:
 
 
 def _folder(checkpoint: Folder, label: str) -> Path:
-    problem = folder_problem(checkpoint.path, label)
+    problem = folder_problem(checkpoint, label)
     if problem:
         raise DataError(problem)
     return checkpoint.folder
