@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from huggingface_hub import constants
+from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman import identity
@@ -17,6 +18,7 @@ from attnhuman.app.spec import job_spec
 from attnhuman.attention.extraction.model_source import ModelSource
 from attnhuman.attention.models.checkpoints import load_tokenizer
 from attnhuman.attention.models.location import Folder
+from attnhuman.attention.models.placement import Placement, weight_gb
 from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.errors import ConfigError, DataError
 from helpers.commands import command, runs
@@ -53,8 +55,9 @@ def _spec(folder, **registry) -> ModelSpec:
                         **registry})
 
 
-def _source(folder, checkpoint_cache, **options) -> ModelSource:
-    return ModelSource(_spec(folder), progress=False, checkpoint_cache_dir=checkpoint_cache, **options)
+def _source(folder, checkpoint_cache, registry=None, **options) -> ModelSource:
+    return ModelSource(_spec(folder, **(registry or {})), progress=False, checkpoint_cache_dir=checkpoint_cache,
+                       **options)
 
 
 def _copy_in_keeping_size_and_time(source, target):
@@ -216,3 +219,30 @@ def test_weights_copied_in_with_the_old_size_and_time_are_another_model(tiny_fol
     assert after != before
     shutil.copyfile(tiny_folder / "model.safetensors", folder / "model.safetensors")
     assert _source(folder, checkpoint_cache).fingerprint() == before
+
+
+# 5. Placement counts the weights in the folder
+
+@pytest.mark.parametrize("weights", ["safetensors", "pickled", "pickled, legacy format"])
+def test_placement_counts_the_folders_weights_not_the_registrys(tiny_folder, tmp_path, checkpoint_cache, weights):
+    """The registry says 6.74e9 parameters (LLaMA 7B: 27 GB in float32, no room on a 1 GB GPU); the folder holds a
+    tiny model: its weights, in float32 the bytes of its tensors, fit."""
+    folder = tmp_path / "tiny"
+    shutil.copytree(tiny_folder, folder)
+    tensors = load_file(folder / "model.safetensors")
+    if weights != "safetensors":
+        (folder / "model.safetensors").unlink()
+        torch.save(tensors, folder / "pytorch_model.bin", _use_new_zipfile_serialization=weights == "pickled")
+    source = _source(folder, checkpoint_cache, {"parameters": 6_740_000_000}, gpu_memory_gb=(1.0,))
+    assert weight_gb(source.parameters, "float32") == sum(t.nbytes for t in tensors.values()) / 1e9
+    assert source.placement == Placement("cuda:0", "0.0 GB of weights on one GPU of 1 GB")
+    assert source.unavailable() == []
+
+
+def test_weights_that_cannot_be_counted_are_named_before_any_run(tiny_folder, tmp_path, checkpoint_cache):
+    junk = tmp_path / "junk"
+    shutil.copytree(tiny_folder, junk)
+    (junk / "model.safetensors").write_bytes(b"not a safetensors file" * 64)
+    assert _source(junk, checkpoint_cache).unavailable(here=False) == [
+        f"checkpoint of llama-tiny-base at {junk}: its weights cannot be read (model.safetensors: not a safetensors "
+        "file). The weight files are damaged or incomplete: copy them again from the model's release."]

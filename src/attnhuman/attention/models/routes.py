@@ -85,6 +85,18 @@ def local(spec: ModelSpec, cache_dir: Path | None = None) -> Path | None:
     return applied if (applied / MANIFEST).is_file() else None
 
 
+def parameters(spec: ModelSpec, cache_dir: Path | None = None) -> int:
+    """The number of weights to place: counted in the entry's folder when it is here (:func:`local`), else the
+    registry's; DataError when the folder's weight files cannot be read."""
+    folder = local(spec, cache_dir)
+    try:
+        count = hub.weight_count(folder) if folder is not None else None
+    except DataError as e:
+        raise DataError(f"checkpoint of {spec.label} at {folder}: its weights cannot be read ({e}). The weight files "
+                        "are damaged or incomplete: copy them again from the model's release.") from e
+    return count or spec.parameters
+
+
 def resolve(spec: ModelSpec, cache_dir: Path | None = None) -> Location:
     """The checkpoint location to open: the entry's own, its Hub snapshot (downloaded unless offline), or its delta
     applied to its base (once; later calls reuse it)."""
