@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman import identity
+from attnhuman.app.slurm import Node, refused, request_problem
 from attnhuman.app.spec import job_spec
 from attnhuman.attention.extraction.model_source import ModelSource
 from attnhuman.attention.models.checkpoints import load_tokenizer
@@ -246,3 +247,30 @@ def test_weights_that_cannot_be_counted_are_named_before_any_run(tiny_folder, tm
     assert _source(junk, checkpoint_cache).unavailable(here=False) == [
         f"checkpoint of llama-tiny-base at {junk}: its weights cannot be read (model.safetensors: not a safetensors "
         "file). The weight files are damaged or incomplete: copy them again from the model's release."]
+
+
+# 6. The GPU hints only for jobs that ask for GPUs
+
+def test_the_gpu_hint_of_a_refused_job_array_only_where_it_asks_for_gpus():
+    error = "sbatch: error: Batch job submission failed: Invalid feature specification\n"
+    assert refused(2, 0, 1, error) == (
+        "The scheduler refused 2 job(s) with 0 GPU(s) and 1 task(s) each: sbatch: error: Batch job submission failed: "
+        "Invalid feature specification. Check the hydra.launcher settings; see docs/clusters.md, SLURM.")
+    assert refused(1, 2, 2, error) == (
+        "The scheduler refused 1 job(s) with 2 GPU(s) and 2 task(s) each: sbatch: error: Batch job submission failed: "
+        "Invalid feature specification. On nodes without GPUs set cluster.gpus=0; see docs/clusters.md, SLURM.")
+
+
+def test_a_request_no_node_can_hold_names_only_the_settings_to_lower():
+    node = Node("local", cpus=2, memory_gb=3.8, gpus=0)
+    assert request_problem(node, cpus_per_task=4, tasks=1, mem_gb=32, gpus=0) == (
+        "hydra/launcher=slurm asks 4 CPUs (1 task(s) x hydra.launcher.cpus_per_task=4), 32 GB and 0 GPU(s) per job; "
+        "the largest node of partition local has 2 CPUs, 4 GB and 0 GPU(s), so 4 CPUs, 32 GB can never be given and "
+        "the job would wait for ever: lower hydra.launcher.cpus_per_task (ATTNHUMAN_SLURM_CPUS) and "
+        "hydra.launcher.mem_gb (ATTNHUMAN_SLURM_MEM_GB), or choose another hydra.launcher.partition.")
+    assert request_problem(node, cpus_per_task=1, tasks=1, mem_gb=1, gpus=2) == (
+        "hydra/launcher=slurm asks 1 CPUs (1 task(s) x hydra.launcher.cpus_per_task=1), 1 GB and 2 GPU(s) per job; "
+        "the largest node of partition local has 2 CPUs, 4 GB and 0 GPU(s), so 2 GPUs can never be given and the job "
+        "would wait for ever: lower cluster.gpus (0 on nodes without GPUs), or choose another "
+        "hydra.launcher.partition.")
+    assert request_problem(node, cpus_per_task=2, tasks=1, mem_gb=2, gpus=0) is None
