@@ -5,6 +5,9 @@ A digest is the hex SHA-256 of bytes. :func:`of_value` digests a JSON-able value
 equal settings give equal digests whatever their order; :func:`of_file` digests a file's bytes, :func:`of_files`
 several files' names and contents; :func:`of_code` the source of some of the package's modules, so that an edit
 to the code that computes a number changes the identity of that number, and reinstalling the same code does not.
+:func:`stamp` identifies a file cheaply (path, size, modification time and a digest of sampled blocks), so that large
+files are hashed once (:func:`of_file_memo`) and other contents copied in with the old size and time (``cp -p``,
+``rsync -a``) are hashed again.
 """
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ import subprocess
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent          # attnhuman/
+SAMPLED_BLOCKS, SAMPLED_BLOCK = 32, 1 << 16          # of_blocks reads 2 MiB of a file at most
 
 
 def of_bytes(data: bytes) -> str:
@@ -45,15 +49,30 @@ def of_file(path: Path, block: int = 1 << 22) -> str:
     return digest.hexdigest()
 
 
+def of_blocks(path: Path) -> str:
+    """SHA-256 of :data:`SAMPLED_BLOCKS` fixed-size blocks of a file: its start, its end and evenly spaced blocks
+    between (the whole file when it is smaller). Cheap on any size; other contents almost always differ in them."""
+    size, digest = os.path.getsize(path), hashlib.sha256()
+    with open(path, "rb") as f:
+        if size <= SAMPLED_BLOCKS * SAMPLED_BLOCK:
+            digest.update(f.read())
+        else:
+            for i in range(SAMPLED_BLOCKS):
+                f.seek(i * (size - SAMPLED_BLOCK) // (SAMPLED_BLOCKS - 1))
+                digest.update(f.read(SAMPLED_BLOCK))
+    return digest.hexdigest()
+
+
 def stamp(path: Path) -> str:
-    """What identifies a file without reading it: its resolved path, size and modification time."""
+    """What identifies a file cheaply: its resolved path, size, modification time and :func:`of_blocks`, so that
+    other contents with the same size and time (``cp -p``, ``rsync -a``) get another stamp."""
     stat = Path(path).stat()
-    return f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{of_blocks(path)}"
 
 
 def of_file_memo(path: Path, memo_dir: Path | None = None) -> str:
     """:func:`of_file`, remembered under ``memo_dir/hashes`` by the file's :func:`stamp`: large files are hashed
-    once."""
+    once, and again when their sampled blocks change."""
     if memo_dir is None:
         return of_file(path)
     memo = Path(memo_dir) / "hashes" / of_bytes(stamp(path).encode())
@@ -73,8 +92,10 @@ def of_files(paths, memo_dir: Path | None = None) -> str:
 
 
 def of_stamps(folder: Path) -> list:
-    """Names, sizes and modification times of a folder's files: what is redone when they change (applied deltas)."""
-    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(Path(folder).iterdir()) if p.is_file()]
+    """Names, sizes, modification times and sampled blocks (:func:`of_blocks`) of a folder's files: what is redone
+    when they change (applied deltas)."""
+    return [(p.name, p.stat().st_size, p.stat().st_mtime_ns, of_blocks(p))
+            for p in sorted(Path(folder).iterdir()) if p.is_file()]
 
 
 @functools.lru_cache(maxsize=None)

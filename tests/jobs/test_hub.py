@@ -80,7 +80,8 @@ def offline(hub_cache, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_cache))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", str(tmp_path / "no-local-checkpoints"))
+    (tmp_path / "checkpoints").mkdir()         # no model's folder in it: every registry entry takes the Hub route
+    monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", str(tmp_path / "checkpoints"))
     return hub_cache
 
 

@@ -27,6 +27,7 @@ def test_released_attention_never_imports_torch(tmp_path):
 def test_every_missing_input_is_listed_in_seconds_before_any_job(tmp_path, monkeypatch):
     """The headline sweep without checkpoints, offline: one list of all six (no local folder, not in the Hugging Face
     cache), before any job or run exists."""
+    (tmp_path / "checkpoints").mkdir()         # no model's folder in it
     monkeypatch.setenv("ATTNHUMAN_CHECKPOINTS", str(tmp_path / "checkpoints"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))

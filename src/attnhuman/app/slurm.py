@@ -61,25 +61,41 @@ def largest_node(partition: str | None) -> Node:
                 max(float(r[2].rstrip("+")) for r in rows) / 1024, max(gpus, default=0))
 
 
-def check_request(partition: str | None, cpus_per_task: int, tasks: int, mem_gb: float | None, gpus: int) -> None:
-    """Stop, in one line naming the request and the largest node, a job that no node of the partition can hold."""
-    node = largest_node(partition)
+def request_problem(node: Node, cpus_per_task: int, tasks: int, mem_gb: float | None, gpus: int) -> str | None:
+    """Why no node like ``node`` (the largest of its partition) can ever run the request, naming the request, the node
+    and the settings to lower (the GPU setting only when GPUs are too many), or None."""
     cpus = cpus_per_task * tasks
-    too_big = [f"{cpus} CPUs" if cpus > node.cpus else "", f"{mem_gb:g} GB" if mem_gb and mem_gb > node.memory_gb else "",
-               f"{gpus} GPUs" if gpus > node.gpus else ""]
-    if any(too_big):
-        raise CompactDataError(
-            f"hydra/launcher=slurm asks {cpus} CPUs ({tasks} task(s) x hydra.launcher.cpus_per_task={cpus_per_task}), "
+    too_big = {f"{cpus} CPUs": "hydra.launcher.cpus_per_task (ATTNHUMAN_SLURM_CPUS)"} if cpus > node.cpus else {}
+    if mem_gb and mem_gb > node.memory_gb:
+        too_big[f"{mem_gb:g} GB"] = "hydra.launcher.mem_gb (ATTNHUMAN_SLURM_MEM_GB)"
+    if gpus > node.gpus:
+        too_big[f"{gpus} GPUs"] = "cluster.gpus" + (" (0 on nodes without GPUs)" if not node.gpus else "")
+    if not too_big:
+        return None
+    return (f"hydra/launcher=slurm asks {cpus} CPUs ({tasks} task(s) x hydra.launcher.cpus_per_task={cpus_per_task}), "
             f"{f'{mem_gb:g} GB' if mem_gb else 'the default memory'} and {gpus} GPU(s) per job; the largest node of "
             f"partition {node.partition} has {node.cpus} CPUs, {node.memory_gb:.0f} GB and {node.gpus} GPU(s), so "
-            f"{', '.join(t for t in too_big if t)} can never be given and the job would wait for ever: lower "
-            "hydra.launcher.cpus_per_task / mem_gb (ATTNHUMAN_SLURM_CPUS / _MEM_GB), cluster.gpus, or choose "
-            "another hydra.launcher.partition.")
+            f"{', '.join(too_big)} can never be given and the job would wait for ever: lower "
+            f"{' and '.join(too_big.values())}, or choose another hydra.launcher.partition.")
 
 
-def stop_if_never_runs(job_id: str, request: str) -> None:
-    """Cancel a pending job whose reason says it can never run, and stop naming it, the request and the largest
-    node of its partition; a job that can run is left alone."""
+def check_request(partition: str | None, cpus_per_task: int, tasks: int, mem_gb: float | None, gpus: int) -> None:
+    """Stop, in one line naming the request and the largest node, a job that no node of the partition can hold."""
+    problem = request_problem(largest_node(partition), cpus_per_task, tasks, mem_gb, gpus)
+    if problem:
+        raise CompactDataError(problem)
+
+
+def refused(jobs: int, gpus: int, tasks: int, error: str) -> str:
+    """The scheduler's refusal of a job array, in one line; the hint about GPUs only for jobs that ask for some."""
+    hint = "On nodes without GPUs set cluster.gpus=0" if gpus else "Check the hydra.launcher settings"
+    return (f"The scheduler refused {jobs} job(s) with {gpus} GPU(s) and {tasks} task(s) each: {error.strip()[:500]}. "
+            f"{hint}; see docs/clusters.md, SLURM.")
+
+
+def stop_if_never_runs(job_id: str, request: str, gpus: int) -> None:
+    """Cancel a pending job whose reason says it can never run, and stop naming it, the request (``gpus`` of them
+    GPUs) and the largest node of its partition; a job that can run is left alone."""
     state, reason = job_state(job_id)
     if state != "PENDING" or reason not in NEVER_RUNS:
         return
@@ -91,5 +107,5 @@ def stop_if_never_runs(job_id: str, request: str) -> None:
     except CompactDataError:
         largest = "its partition is not listed by sinfo"
     raise CompactDataError(f"SLURM job {job_id} ({request}) was pending with reason {reason}: it can never run, so "
-                           f"it was cancelled; {largest}. Ask for less (hydra.launcher.cpus_per_task, mem_gb, "
-                           "cluster.gpus) or choose another hydra.launcher.partition.")
+                           f"it was cancelled; {largest}. Ask for less (hydra.launcher.cpus_per_task, mem_gb"
+                           f"{', cluster.gpus' if gpus else ''}) or choose another hydra.launcher.partition.")

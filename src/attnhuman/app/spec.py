@@ -31,7 +31,7 @@ from attnhuman.app.errors import CompactConfigError
 from attnhuman.app.factories import build, released_path
 from attnhuman.attention.extraction import measures
 from attnhuman.attention.models import hub
-from attnhuman.attention.models.location import Folder, parse
+from attnhuman.attention.models.location import Folder, Location, parse
 from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.attention.source import AttentionSource
 from attnhuman.errors import ConfigError
@@ -67,6 +67,7 @@ DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in t
 DEFAULT_SOURCE = "hf"                   # runs with attention from another source carry its name in theirs
 DEFAULT_MEASURE = "weights"             # runs of another attention measure carry its name in theirs
 FMRI_SCORES = {"true": "r2", "r2": "r2", "legacy_pearson": "legacy_pearson"}
+ENV_OR_DEFAULT = re.compile(r"\$\{oc\.env:(\w+),(.*)\}")       # a setting's value: ${oc.env:VARIABLE,default}
 
 
 @dataclass
@@ -253,19 +254,55 @@ def resolve_model(cfg: DictConfig) -> ModelSpec:
         raise CompactConfigError(f"{model.name} {size} has no tuning '{tuning}'; "
                                  f"choose one of {sorted(entry.tunings)} (or tuning=default).")
     plain = OmegaConf.to_container(entry, resolve=True)
-    where = plain["tunings"][tuning]
+    where, raw = plain["tunings"][tuning], OmegaConf.to_container(entry, resolve=False)["tunings"][tuning]
+    setting = f"model.sizes.{size}.tunings.{tuning}"
+    delta = where.get("delta")
+    if delta:
+        delta = {**delta, "base": _location(cfg, delta["base"], raw["delta"]["base"], f"{setting}.delta.base")}
     return ModelSpec(model=model.name, size=size, tuning=tuning, family=model.family, stage=model.stage,
                      parameters=int(entry.parameters), layers=int(entry.layers), heads=int(entry.heads),
-                     hidden=int(entry.hidden), checkpoint=parse(where["checkpoint"]) if where["checkpoint"] else None,
+                     hidden=int(entry.hidden),
+                     checkpoint=_location(cfg, where["checkpoint"], raw["checkpoint"], f"{setting}.checkpoint"),
                      architecture=plain.get("architecture"),
                      tokenizer=parse(plain["tokenizer"]) if plain.get("tokenizer") else None,
-                     hub=where.get("hub"), delta=where.get("delta"),
-                     trust_remote_code=bool(where.get("trust_remote_code", False)))
+                     hub=where.get("hub"), delta=delta, trust_remote_code=bool(where.get("trust_remote_code", False)))
+
+
+def _given(raw, setting: str) -> str | None:
+    """Who gave a setting its value: the environment variable of its ``${oc.env:VARIABLE,default}`` when that is
+    set, None when the default stands, the setting itself when its value is another (given on the command line)."""
+    found = ENV_OR_DEFAULT.fullmatch(str(raw))
+    if found is None:
+        return setting
+    return found[1] if found[1] in os.environ else None
+
+
+def _location(cfg: DictConfig, value, raw, setting: str) -> Location | None:
+    """The checkpoint location ``setting`` names (``raw``: its value unresolved). A folder remembers who named it:
+    the entry's environment variable, the setting itself, or ``paths.checkpoints`` given as a folder that is not
+    there; the registry's default folder under ``paths.checkpoints`` is named by nobody (the Hub stands in for it)."""
+    if not value:
+        return None
+    location = parse(value)
+    if not isinstance(location, Folder):
+        return location
+    given = _given(raw, setting)
+    if given:
+        return Folder(location.path, (given, location.path))
+    base = str(cfg.paths.checkpoints)
+    given = _given(OmegaConf.to_container(cfg.paths, resolve=False)["checkpoints"], "paths.checkpoints")
+    if given and "${paths.checkpoints}" in str(raw) and not Path(base).expanduser().is_dir():
+        return Folder(location.path, (given, base))
+    return location
 
 
 def _hub_model(model: DictConfig) -> ModelSpec:
     if not model.id:
         raise CompactConfigError("model=hub needs model.id: a Hub id (EleutherAI/pythia-160m) or a local folder.")
+    if model.revision and Path(str(model.id)).expanduser().is_dir():
+        raise CompactConfigError(f"model.revision={model.revision} with model.id={model.id}: a local folder has no "
+                                 "revisions (its files are the model); leave model.revision out, or give the Hub id "
+                                 "whose revision you mean.")
     folder = hub.locate(str(model.id), str(model.revision) if model.revision else None)
     found = hub.facts(folder)
     name = re.sub(r"[^\w.-]+", "_", Path(str(model.id).rstrip("/")).name)

@@ -62,9 +62,7 @@ class _Shaped:
             try:
                 jobs = executor.map_array(self, *zip(*params))
             except (submitit.core.utils.FailedJobError, subprocess.CalledProcessError) as e:
-                raise CompactDataError(f"The scheduler refused {len(indices)} job(s) with {shape.gpus} GPU(s) and "
-                                       f"{shape.tasks} task(s) each: {str(e).strip()[:500]}. On nodes without GPUs "
-                                       "set cluster.gpus=0; see README, 'Run on a cluster'.") from e
+                raise CompactDataError(slurm.refused(len(indices), shape.gpus, shape.tasks, str(e))) from e
             for i, job in zip(indices, jobs):
                 log.info("\t#%d : %s job %s", initial_job_idx + i, self._EXECUTOR, job.job_id)
             for i, job in zip(indices, jobs):
@@ -81,8 +79,9 @@ class _Shaped:
             if self._EXECUTOR == "slurm":
                 try:
                     state = slurm.slurm_state(job.job_id)
-                    slurm.stop_if_never_runs(job.job_id, f"{self.params.get('cpus_per_task')} CPUs per task, "
-                                             f"{shape.tasks} task(s), {self.params.get('mem_gb')} GB, {shape.gpus} GPU(s)")
+                    request = (f"{self.params.get('cpus_per_task')} CPUs per task, {shape.tasks} task(s), "
+                               f"{self.params.get('mem_gb')} GB, {shape.gpus} GPU(s)")
+                    slurm.stop_if_never_runs(job.job_id, request, shape.gpus)
                 except (OSError, subprocess.SubprocessError):
                     state = "UNKNOWN"
                 if state not in slurm.ALIVE_STATES and state != "UNKNOWN" and not job.done(force_check=True):

@@ -74,26 +74,33 @@ class ModelSource:
         return self.trust_remote_code or self.spec.trust_remote_code
 
     @cached_property
+    def parameters(self) -> int:
+        """The number of weights to place: counted in the checkpoint's folder when it is here (safetensors headers,
+        pickled storages), else the registry's; DataError when the folder's weight files cannot be read."""
+        return routes.parameters(self.spec, self.checkpoint_cache_dir)
+
+    @cached_property
     def placement(self) -> Placement:
         """``source.device_map`` when given, else one GPU, every visible GPU or the CPU, from the weights' size in
         ``dtype`` and the visible memory (``gpu_memory_gb``: None measures it); DataError when nothing fits."""
         if self.device_map:
             return Placement(self.device_map, "source.device_map")
         gpus = list(self.gpu_memory_gb) if self.gpu_memory_gb is not None else gpu_memory_gb()
-        return place(self.spec.label, self.spec.parameters, self.dtype, gpus, ram_gb())
+        return place(self.spec.label, self.parameters, self.dtype, gpus, ram_gb())
 
     def unavailable(self, here: bool = True) -> list[str]:
-        """What is missing to run this source: its checkpoint, and (``here``: on this machine) room for its
-        weights; found without reading them."""
+        """What is missing to run this source: its checkpoint, weight files that cannot be read, and (``here``: on
+        this machine) room for its weights; found without loading them."""
         spec = self.spec
         problem = routes.problem(spec, self.checkpoint_cache_dir) or \
             routes.facts_problem(spec, routes.local(spec, self.checkpoint_cache_dir))
         problems = [problem] if problem else []
-        if here:
-            try:
+        try:
+            self.parameters
+            if here:
                 self.placement
-            except DataError as e:
-                problems.append(str(e))
+        except DataError as e:
+            problems.append(str(e))
         return problems
 
     def fingerprint(self) -> str:

@@ -3,8 +3,9 @@
 A checkpoint location (:mod:`attnhuman.attention.models.location`) is a local Hugging Face folder, a GGUF file
 shipped inside an installed Python package, or a seeded random model of the registry's ``architecture``.
 
-``cache_dir`` holds what is worth keeping between runs: weight-file hashes (by path, size and mtime),
-GGUF files that a package ships in parts, and the tokenizers converted from GGUF files (20 s for Gemma-3's).
+``cache_dir`` holds what is worth keeping between runs: weight-file hashes (by the file's stamp: path, size, mtime and
+sampled blocks), GGUF files that a package ships in parts, and the tokenizers converted from GGUF files (20 s for
+Gemma-3's).
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ def _package_gguf(module: str, cache_dir: Path | None) -> tuple[Path, str]:
 
 
 def _folder(checkpoint: Folder, label: str) -> Path:
-    problem = folder_problem(checkpoint.path, label)
+    problem = folder_problem(checkpoint, label)
     if problem:
         raise DataError(problem)
     return checkpoint.folder
@@ -65,7 +66,7 @@ TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "tokenizer
 
 
 def _gguf_tokenizer(folder: Path, gguf: str, cache_dir: Path | None):
-    """The tokenizer of a GGUF file, converted once per file (path, size, mtime) and transformers version and
+    """The tokenizer of a GGUF file, converted once per file (its stamp) and transformers version and
     kept in ``cache_dir/tokenizers``; without ``cache_dir``, converted every time."""
     if cache_dir is None:
         return AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf)

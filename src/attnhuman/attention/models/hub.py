@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+import pickle
 import re
 import struct
+import zipfile
 from pathlib import Path
 
 from huggingface_hub import HfApi, constants, snapshot_download
@@ -100,32 +103,105 @@ def _not_cached(model_id: str, revision: str | None) -> str:
             f"{f' --revision {revision}' if revision else ''})")
 
 
+def _safetensors_count(path: Path) -> int | None:
+    """The number of weights a safetensors file's header lists, or None when the header cannot be read."""
+    with open(path, "rb") as f:
+        size = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
+        if not 0 < size <= path.stat().st_size - 8:
+            return None
+        try:
+            header = json.loads(f.read(size))
+            return sum(math.prod(t["shape"]) for name, t in header.items() if name != "__metadata__")
+        except (UnicodeDecodeError, json.JSONDecodeError, AttributeError, KeyError, TypeError):
+            return None
+
+
+class _StandIn:
+    """Whatever a weight file's pickle builds (tensors, parameters, ordered dicts): takes everything, keeps nothing."""
+
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def __setitem__(self, key, value):
+        pass
+
+    def __setstate__(self, state):
+        pass
+
+
+class _Storages(pickle.Unpickler):
+    """A PyTorch weight file's pickle read for its storages alone: every class it names is a :class:`_StandIn` (none
+    of its code runs); each storage, ``("storage", type, key, location, elements, ...)``, is kept by key."""
+
+    def __init__(self, file):
+        super().__init__(file)
+        self.elements: dict[str, int] = {}
+
+    def find_class(self, module, name):
+        return _StandIn
+
+    def persistent_load(self, pid):
+        if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage":
+            self.elements[str(pid[2])] = int(pid[4])
+
+
+def _pickled_count(path: Path) -> int | None:
+    """The number of weights in a PyTorch weight file (a zip archive, or the legacy pickles one after another): the
+    elements of the storages its pickle lists, or None when it cannot be read."""
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive, archive.open(next(
+                    n for n in archive.namelist() if n.endswith("data.pkl"))) as f:
+                storages = _Storages(f)
+                storages.load()
+        else:
+            with open(path, "rb") as f:
+                for _ in range(3):                  # the legacy format's magic number, protocol and system info
+                    _Storages(f).load()
+                storages = _Storages(f)
+                storages.load()
+    except Exception:               # whatever the damage: the file is named by the caller
+        return None
+    return sum(storages.elements.values())
+
+
+def weight_count(folder: Path) -> int | None:
+    """The number of weights in a folder's weight files, none loaded: from the safetensors headers, else from the
+    storages that the pickles of ``pytorch_model*.bin`` files list (read without torch); None when the folder holds
+    no weight file. DataError naming a file that cannot be read."""
+    total = None
+    for path in sorted(folder.glob("*.safetensors")) or sorted(folder.glob("pytorch_model*.bin")):
+        pickled = path.suffix == ".bin"
+        count = _pickled_count(path) if pickled else _safetensors_count(path)
+        if count is None:
+            raise DataError(f"{path.name}: not a {'PyTorch weight file' if pickled else 'safetensors file'}")
+        total = (total or 0) + count
+    return total
+
+
 def _parameters(folder: Path) -> int:
     """The number of weights, from the safetensors headers (0 when the weights are not safetensors or a header
     cannot be read: loading the weights then says what is wrong with them)."""
-    total = 0
-    for path in sorted(folder.glob("*.safetensors")):
-        with open(path, "rb") as f:
-            size = struct.unpack("<Q", f.read(8).ljust(8, b"\0"))[0]
-            if not 0 < size <= path.stat().st_size - 8:
-                return 0
-            try:
-                header = json.loads(f.read(size))
-            except (UnicodeDecodeError, json.JSONDecodeError):
-                return 0
-        for name, tensor in header.items():
-            if name != "__metadata__":
-                count = 1
-                for dim in tensor["shape"]:
-                    count *= dim
-                total += count
-    return total
+    counts = [_safetensors_count(path) for path in sorted(folder.glob("*.safetensors"))]
+    return 0 if None in counts else sum(counts)
+
+
+def read_config(path: Path) -> dict:
+    """A model's ``config.json``; DataError naming the file when it is not a JSON object."""
+    try:
+        config = json.loads(path.read_bytes())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise DataError(f"{path}: not JSON ({e}); copy config.json again from the model's release.") from e
+    if not isinstance(config, dict):
+        raise DataError(f"{path}: not a model config (a JSON {type(config).__name__}, not an object); copy "
+                        "config.json again from the model's release.")
+    return config
 
 
 @functools.lru_cache(maxsize=None)
 def facts(folder: Path) -> dict:
     """``{model_type, layers, heads, hidden, parameters}`` from the folder's config and weights."""
-    config = json.loads((folder / "config.json").read_text())
+    config = read_config(folder / "config.json")
     config = {**config.get("text_config", {}), **config}
     out = {"model_type": config.get("model_type", "unknown")}
     for fact, keys in CONFIG_KEYS.items():

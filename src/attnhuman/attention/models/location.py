@@ -1,7 +1,7 @@
 """Where a registry entry's checkpoint is (``tunings.<t>.checkpoint``), parsed once into a typed location, and what
 is missing there, found without reading the weights (torch-free):
 
-- :class:`Folder`: a local Hugging Face folder (``config.json``, tokenizer files, weights);
+- :class:`Folder`: a local Hugging Face folder (``config.json``, tokenizer files, weights), and who named it;
 - :class:`Package`: ``package:<module>``, a GGUF file shipped inside an installed Python package;
 - :class:`Random`: ``random``, a small randomly initialised model built from the entry's ``architecture`` (seeded),
   with the tokenizer of the entry's ``tokenizer`` (another location).
@@ -15,7 +15,12 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Folder:
+    """A local folder. ``named``: the environment variable or setting that named it and the folder it gave
+    (``("ATTNHUMAN_LLAMA_7B", "/models/llama-7b")``, or ``("paths.checkpoints", "/models")`` when that folder is not
+    there); None for the registry's default folder under ``paths.checkpoints``, whose absence leaves the Hub route."""
+
     path: str
+    named: tuple[str, str] | None = None
 
     def __str__(self) -> str:
         return self.path
@@ -54,16 +59,27 @@ def parse(text: str | Location) -> Location:
     return Folder(text)
 
 
-def folder_problem(checkpoint: str | Path, label: str) -> str | None:
+def taken(folder: Folder) -> bool:
+    """Whether the folder route is taken: the folder is there or was named; the Hub only stands in for the registry's
+    default folder when it is absent."""
+    return folder.named is not None or folder.folder.exists()
+
+
+def folder_problem(checkpoint: Folder | str | Path, label: str) -> str | None:
     """Why ``checkpoint`` is not a Hugging Face model folder (config.json and weights), or None."""
-    path = Path(checkpoint).expanduser()
+    path = Path(str(checkpoint)).expanduser()
+    named = checkpoint.named if isinstance(checkpoint, Folder) else None
+    if named and not Path(named[1]).expanduser().is_dir():
+        return (f"checkpoint of {label}: {named[0]}={named[1]}: no such folder. Correct {named[0]}, or leave it "
+                "out to take the registry's route (conf/model).")
     weights = sorted(path.glob("*.safetensors")) + sorted(path.glob("pytorch_model*.bin"))
     if (path / "config.json").is_file() and weights:
         return None
     found = sorted(p.name for p in path.iterdir())[:10] if path.is_dir() else "no such folder"
-    return (f"checkpoint of {label}: expected a Hugging Face folder at {path} with config.json, tokenizer files and "
-            f"weights (*.safetensors or pytorch_model*.bin); found: {found}. Set the registry's environment "
-            "variable (see conf/model) or paths.checkpoints.")
+    fix = f"Correct {named[0]}, or complete the folder" if named else \
+        "Complete the folder, or set the registry's environment variable (see conf/model) or paths.checkpoints"
+    return (f"checkpoint of {label}: expected a Hugging Face folder at {path}{f' ({named[0]})' if named else ''} with "
+            f"config.json, tokenizer files and weights (*.safetensors or pytorch_model*.bin); found: {found}. {fix}.")
 
 
 def location_problem(location: Location | None, label: str, tokenizer: Location | None = None) -> str | None:
@@ -76,4 +92,4 @@ def location_problem(location: Location | None, label: str, tokenizer: Location 
     if isinstance(location, Package):
         return None if importlib.util.find_spec(location.module) else \
             f"{label}: the model package '{location.module}' is not installed; run `make install`."
-    return folder_problem(location.path, label)
+    return folder_problem(location, label)

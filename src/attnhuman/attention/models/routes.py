@@ -5,6 +5,9 @@
 3. for a release published only as a weight delta (Vicuna, Alpaca), that delta applied once to its base model
    (the base's local folder, else its Hub id) and kept in ``cache_dir/deltas`` (:mod:`attnhuman.attention.models.deltas`).
 
+A folder that was named (an environment variable, a setting) or is there is the folder used, whatever it holds
+(:func:`attnhuman.attention.models.location.taken`): the Hub only stands in for the default folder when it is absent.
+
 :func:`problem` and :func:`local` never download.
 """
 from __future__ import annotations
@@ -18,7 +21,7 @@ from filelock import FileLock
 from attnhuman import identity
 from attnhuman.attention.models import hub
 from attnhuman.attention.models.deltas import apply_delta
-from attnhuman.attention.models.location import Folder, Location, folder_problem, location_problem
+from attnhuman.attention.models.location import Folder, Location, folder_problem, location_problem, taken
 from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.errors import DataError
 
@@ -28,7 +31,7 @@ MANIFEST = "attnhuman-delta.json"       # written last into an applied delta's f
 def route(spec: ModelSpec) -> str:
     """``folder`` (a local folder, ``random`` or ``package:``), ``hub`` or ``delta``."""
     location = spec.checkpoint
-    if not spec.hub or not isinstance(location, Folder) or folder_problem(location.path, spec.label) is None:
+    if not spec.hub or not isinstance(location, Folder) or taken(location):
         return "folder"
     return "delta" if spec.delta else "hub"
 
@@ -37,7 +40,7 @@ def _applied(spec: ModelSpec, cache_dir: Path | None) -> Path:
     """Where the entry's delta, applied to its base, is kept: named by the delta, the base and the recipe."""
     if cache_dir is None:
         raise DataError(f"{spec.label} is published as a weight delta: give a cache folder to apply it in (paths.cache).")
-    base = spec.delta["base"] if folder_problem(spec.delta["base"], "") is None else spec.delta["base_hub"]
+    base = spec.delta["base"] if taken(spec.delta["base"]) else spec.delta["base_hub"]
     key = identity.of_value([spec.hub, str(base), spec.delta.get("new_rows")])[:12]
     return Path(cache_dir) / "deltas" / f"{spec.label}-{key}"
 
@@ -55,10 +58,13 @@ def problem(spec: ModelSpec, cache_dir: Path | None = None) -> str | None:
     missing = hub.absent(*hub.split(spec.hub))
     if kind == "hub":
         return f"{_no_folder(spec)}, and {missing}." if missing else None
+    base = spec.delta["base"]
+    base_problem = taken(base) and folder_problem(base, f"{spec.label}'s base")
+    if base_problem:
+        return base_problem
     if (_applied(spec, cache_dir) / MANIFEST).is_file():
         return None
-    base = spec.delta["base"]
-    base_missing = hub.absent(*hub.split(spec.delta["base_hub"])) if folder_problem(base, "") else None
+    base_missing = None if taken(base) else hub.absent(*hub.split(spec.delta["base_hub"]))
     if not (missing or base_missing):
         return None
     return (f"{_no_folder(spec)}; it is published as a weight delta ({spec.hub}) to apply to its base, and "
@@ -79,6 +85,18 @@ def local(spec: ModelSpec, cache_dir: Path | None = None) -> Path | None:
     return applied if (applied / MANIFEST).is_file() else None
 
 
+def parameters(spec: ModelSpec, cache_dir: Path | None = None) -> int:
+    """The number of weights to place: counted in the entry's folder when it is here (:func:`local`), else the
+    registry's; DataError when the folder's weight files cannot be read."""
+    folder = local(spec, cache_dir)
+    try:
+        count = hub.weight_count(folder) if folder is not None else None
+    except DataError as e:
+        raise DataError(f"checkpoint of {spec.label} at {folder}: its weights cannot be read ({e}). The weight files "
+                        "are damaged or incomplete: copy them again from the model's release.") from e
+    return count or spec.parameters
+
+
 def resolve(spec: ModelSpec, cache_dir: Path | None = None) -> Location:
     """The checkpoint location to open: the entry's own, its Hub snapshot (downloaded unless offline), or its delta
     applied to its base (once; later calls reuse it)."""
@@ -93,7 +111,7 @@ def resolve(spec: ModelSpec, cache_dir: Path | None = None) -> Location:
 def _apply(spec: ModelSpec, cache_dir: Path | None) -> Path:
     """The entry's delta applied to its base in ``cache_dir/deltas``, once for the same inputs (under a lock)."""
     out, base = _applied(spec, cache_dir), spec.delta["base"]
-    base_folder = Path(base) if folder_problem(base, "") is None else hub.locate(*hub.split(spec.delta["base_hub"]))
+    base_folder = base.folder if taken(base) else hub.locate(*hub.split(spec.delta["base_hub"]))
     delta_folder = hub.locate(*hub.split(spec.hub))
     inputs = {"base": [str(base_folder), identity.of_stamps(base_folder)], "delta": [spec.hub, identity.of_stamps(delta_folder)]}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -115,7 +133,10 @@ def facts_problem(spec: ModelSpec, folder: Path | None) -> str | None:
     """Why the checkpoint in ``folder`` is not the model of the registry entry (layers or heads differ), or None."""
     if folder is None or not (folder / "config.json").is_file():
         return None
-    found = hub.facts(folder)
+    try:
+        found = hub.facts(folder)
+    except DataError as e:
+        return f"checkpoint of {spec.label}: {e}"
     if (found["layers"], found["heads"]) == (spec.layers, spec.heads):
         return None
     return (f"checkpoint of {spec.label} at {folder}: {found['layers']} layers x {found['heads']} heads (its "
