@@ -165,7 +165,8 @@ ERRORS = {
     "counts: no subjects": (lambda folder, corpus: write_pickle(folder / "saccade_num_p1.pkl", []),
                             r"\[L1\] the per-subject counts file\(s\) \(counts\) hold no subjects"),
     "counts: every subject empty": (lambda folder, corpus: write_pickle(folder / "saccade_num_p1.pkl", [[], []]),
-                                    r"\[L1\] no usable subject: all 2 are excluded .* or have no usable matrix"),
+                                    r"\[L1\] 0 of its 2 subjects usable \(none\): the others are excluded "
+                                    r"\(data.exclude_subjects\) or have no usable data"),
 }
 
 
@@ -257,7 +258,9 @@ def test_released_source_settings():
 
 
 SIMULATOR = {
-    "no subjects": ({"synthetic.groups.L1.n_subjects": 0}, r"groups.L1.n_subjects=0: must be a positive integer"),
+    "no subjects": ({"synthetic.groups.L1.n_subjects": 0}, r"groups.L1.n_subjects=0: must be a whole number >= 2"),
+    "one subject": ({"synthetic.groups.L1.n_subjects": 1}, r"groups.L1.n_subjects=1: must be a whole number >= 2 \(a "
+                                                           r"group needs 2 or more readers to have a ceiling\)"),
     "negative spread": ({"synthetic.groups.L1.subject_sd": -1.0}, r"groups.L1.subject_sd=-1.0: a standard deviation"),
     "never leaves a word": ({"synthetic.groups.L1.refixation": 1.0}, r"groups.L1.refixation=1: the reader would never"),
     "no target weight": ({f"synthetic.groups.L1.targets.{c}": 0.0 for c in ("start", "previous", "self",

@@ -24,6 +24,7 @@ from attnhuman.app.spec import ComparisonSpec, comparison_spec
 from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, quoted, sweep_tags
 from attnhuman.comparison.runs import Pair, Run, find_pairs, latest_per_job
 from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table
+from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
 from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures
 from attnhuman.reporting.report import write_html, write_report
@@ -128,6 +129,9 @@ def run(spec: ComparisonSpec, sweep: str | None = None, jobs: list[tuple[str, st
 
 def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> str | None:
     options, data_name, groups = spec.options, spec.humans.data_name, list(spec.humans.groups)
+    missing = spec.humans.data.missing(groups)
+    if missing:
+        raise DataError("The comparison cannot run:\n" + "\n".join(f"  {m}" for m in missing))
     experiment_id = prepare_store(spec.tracking)
     client = MlflowClient(spec.tracking.uri)
     fingerprint = spec.humans.data.fingerprint()

@@ -25,6 +25,7 @@ from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id
 from attnhuman.attention.extraction import measures, ranks
 from attnhuman.attention.source import SourceOutput
 from attnhuman.corpus import Corpus
+from attnhuman.errors import DataError
 from attnhuman.humans.cache import HumansCache
 from attnhuman.humans.cache import cache_key as humans_cache_key
 from attnhuman.humans.cohort import Cohort, ExclusionReport
@@ -152,7 +153,10 @@ def run(cfg: DictConfig) -> dict | None:
         log.info("Skipping %s: FINISHED run %s has the same settings, data, attention input and code "
                  "(rerun=true runs it again).", spec.name, previous.info.run_id)
     else:
-        humans = load_humans(spec.humans, ident["data_fingerprint"])     # every data check before a run exists
+        try:                                                # every data check before a run exists
+            humans = load_humans(spec.humans, ident["data_fingerprint"])
+        except DataError as e:
+            raise CompactDataError(f"{spec.name} cannot run:\n  {e}") from e
         recover_stale(client, experiment_id, f"tags.run_identity = '{ident['run_identity']}'", tracking.stale_after_s)
         tags = {**ident, **code_tags(), "humans_hash": spec.humans.humans_hash, **spec.tags,
                 **sweep_tags(client, experiment_id, _sweep_id()), **where_tags()}

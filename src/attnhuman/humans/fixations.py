@@ -10,7 +10,7 @@ import pandas as pd
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort, ExclusionReport
-from attnhuman.humans.word_table import WordReading
+from attnhuman.humans.word_table import WordReading, check_distinct
 
 OFF_WORDS = {".", ""}          # Data Viewer writes "." for a fixation outside every interest area
 
@@ -37,6 +37,7 @@ def saccade_counts(fixations: pd.DataFrame, reading: WordReading, report: Exclus
         row = fixations.iloc[int(np.argmax(np.isnan(order)))]
         raise DataError(f"{row.file}, line {row.row}: fixation order {row.order!r} is not a number.")
     frame = fixations.assign(word=words, order=order).sort_values(["subject", "unit", "order"], kind="stable")
+    check_distinct(frame, ["unit", "order", "word"], "fixations (unit, order, interest area)", "the fixation report")
     counts, off = {}, {}
     for (subject, unit), rows in frame.groupby(["subject", "unit"], sort=False):
         if (subject, unit) not in reading.subject_units:
@@ -68,7 +69,8 @@ def saccade_counts(fixations: pd.DataFrame, reading: WordReading, report: Exclus
 
 def saccade_cohort(group: str, subjects: list[str], counts: dict, corpus: Corpus, report: ExclusionReport) -> Cohort:
     """One group's Cohort on the lower-triangle cells: units that every subject of the group read are kept, the
-    group mean of the counts is the ceiling's predictor; a subject without saccades in the kept cells is left out."""
+    group mean of the counts is the ceiling's predictor; a subject without saccades in the kept cells is left out, and
+    fewer than 2 readers left are refused."""
     keep = np.array([all((s, k) in counts for s in subjects) for k in range(len(corpus))])
     for k in np.flatnonzero(~keep):
         missing = [s for s in subjects if (s, k) not in counts]
@@ -85,7 +87,9 @@ def saccade_cohort(group: str, subjects: list[str], counts: dict, corpus: Corpus
     alive = targets.std(axis=0) > 0
     for s in np.flatnonzero(~alive):
         report.add(group, "subject", subjects[s], "no saccade between words in the kept units")
-    if alive.sum() < 1:
-        raise DataError(f"group {group}: no subject has a saccade between words.")
+    if alive.sum() < 2:
+        raise DataError(f"group {group}: {int(alive.sum())} of its {len(subjects)} readers have a saccade between words "
+                        "in the kept units; a group needs 2 or more readers to have a ceiling: check the fixation report, "
+                        "or leave the group out of analysis.groups.")
     return Cohort(group, [s for s, a in zip(subjects, alive) if a], keep, corpus.cell_mask(keep), targets[:, alive],
                   targets[:, alive].mean(axis=1), "fixations")

@@ -18,12 +18,16 @@ from attnhuman.humans.cohort import Cohort, Exclusion, ExclusionReport
 from attnhuman.humans.fixations import saccade_cohort, saccade_counts
 from attnhuman.humans.word_table import (
     FIELDS,
+    FROM_FILENAME,
     WordMeasures,
     WordReading,
+    check_sample,
     columns_of,
     header,
     read_tables,
+    report_empty,
     sample_units,
+    subject_pattern_of,
     word_reading,
 )
 
@@ -61,11 +65,21 @@ class ReadingTables:
 
     has_fmri = False
 
+    def __post_init__(self):
+        """Settings are checked when the source is built: the sample, and the subject pattern where it is used."""
+        check_sample(self.sample, self.sample_seed)
+        if self.columns.get("subject") == FROM_FILENAME:
+            subject_pattern_of(self.subject_pattern)
+
     def missing(self, groups) -> list[str]:
-        """Files that are not there, and tables without the named columns (their headers only are read)."""
-        absent = [str(p) for p in [*self.tables, *([self.fixations] if self.fixations else [])] if not p.is_file()]
+        """Files that are not there and tables without the named columns (their headers only are read); what the
+        values hold is checked when they are parsed (:meth:`cohorts`), still before any run exists."""
+        absent = [f"{p}: no such table (data.path)" for p in self.tables if not p.is_file()]
+        if self.fixations is not None and not self.fixations.is_file():
+            absent.append(f"{self.fixations}: no such fixation report; put it there, or set data.fixation_report=null "
+                          "to read the word measures alone")
         if absent:
-            return [f"reading data file(s) missing: {absent}"]
+            return absent
         problems = []
         checks = [(p, self.columns, FIELDS) for p in self.tables]
         checks += [(self.fixations, self.fixation_columns, FIXATION_FIELDS)] if self.fixations else []
@@ -75,6 +89,23 @@ class ReadingTables:
             except DataError as e:
                 problems.append(str(e))
         return problems
+
+    def _check_groups(self, groups) -> None:
+        """Refuse a requested group with fewer than 2 readers (a ceiling compares each reader with the others), and
+        requested groups none of which the data has (no result at all). A requested group the data lacks beside one
+        it has is reported (:meth:`_report`)."""
+        readers = {g: m.subjects for g, m in self.reading.measures.items()}
+        few = [g for g in groups if g in readers and len(readers[g]) < 2]
+        if not few and any(g in readers for g in groups):
+            return
+        group = few[0] if few else groups[0]
+        names = readers.get(group, [])
+        who = f" ({', '.join(names)})" if names else ""
+        keep = [g for g in groups if len(readers.get(g, [])) >= 2] or [g for g in readers if len(readers[g]) >= 2]
+        todo = f"leave it out with analysis.groups=[{','.join(keep)}]" if keep else "give it 2 or more readers"
+        have = ", ".join(f"{g} with {len(s)}" for g, s in readers.items())
+        raise DataError(f"group {group} has {len(names)} reader(s){who} in the data (its groups: {have}): a group needs "
+                        f"2 or more readers to have a ceiling; {todo}.")
 
     def fingerprint(self) -> str:
         """What the data is: the tables' names and contents, and the unit sample."""
@@ -87,9 +118,19 @@ class ReadingTables:
 
     @cached_property
     def reading(self) -> WordReading:
-        reading = word_reading(read_tables(self.tables, self.columns, self.subject_pattern),
-                               str(self.columns["measure"]), self.group)
+        """The word tables, parsed once; tables with a header alone reported (:func:`report_empty`)."""
+        frame = read_tables(self.tables, self.columns, self.subject_pattern)
+        reading = word_reading(frame, str(self.columns["measure"]), self.group)
+        report_empty(self.tables, frame, self.columns, self.subject_pattern, self.group, reading.report)
         return reading if self.sample is None else sample_units(reading, self.sample, self.sample_seed)
+
+    @cached_property
+    def saccades(self) -> tuple[dict, ExclusionReport]:
+        """Each (subject, unit)'s saccade counts from the fixation report, and what it reports; parsed once."""
+        frame = read_tables([self.fixations], self.fixation_columns, fields=FIXATION_FIELDS)
+        group_of = {s: g for g, m in self.reading.measures.items() for s in m.subjects}
+        report = ExclusionReport()
+        return saccade_counts(frame, self.reading, report, group_of), report
 
     def corpus(self) -> Corpus:
         return self.reading.corpus
@@ -103,14 +144,15 @@ class ReadingTables:
         return report
 
     def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:
-        """Saccade cohorts from the fixation report (none without one), and everything left out."""
+        """Saccade cohorts from the fixation report (none without one), and everything left out; groups of fewer than
+        2 readers refused (:meth:`_check_groups`)."""
+        self._check_groups(groups)
         report = self._report(groups)
         if self.fixations is None:
             return {}, report
-        frame = read_tables([self.fixations], self.fixation_columns, fields=FIXATION_FIELDS)
+        counts, fixations = self.saccades
+        report.entries.extend(fixations.entries)
         present = {g: m for g, m in self.reading.measures.items() if g in groups}
-        group_of = {s: g for g, m in self.reading.measures.items() for s in m.subjects}
-        counts = saccade_counts(frame, self.reading, report, group_of)
         return {g: saccade_cohort(g, m.subjects, counts, corpus, report) for g, m in present.items()}, report
 
     def word_measures(self, corpus: Corpus, groups) -> dict[str, WordMeasures]:

@@ -103,8 +103,9 @@ class GroupParams:
                 raise DataError(f"{where}.{name}={value!r}: a probability, must lie in [0, 1].")
         if self.refixation >= 1.0:
             raise DataError(f"{where}.refixation=1: the reader would never leave a word; use a value below 1.")
-        if not (isinstance(self.n_subjects, int) and self.n_subjects >= 1):
-            raise DataError(f"{where}.n_subjects={self.n_subjects!r}: must be a positive integer.")
+        if not (isinstance(self.n_subjects, int) and not isinstance(self.n_subjects, bool) and self.n_subjects >= 2):
+            raise DataError(f"{where}.n_subjects={self.n_subjects!r}: must be a whole number >= 2 (a group needs 2 or "
+                            "more readers to have a ceiling).")
         for name in ("refixation_difficulty", "regression_difficulty", "skipping_difficulty", "subject_sd",
                      "target_sharpness"):
             if not math.isfinite(float(getattr(self, name))):
@@ -284,7 +285,8 @@ def simulate_cohort(corpus: Corpus, group: str, params: GroupParams, *, seed: in
                     reference_weight: float = 0.0, max_fixations_per_word: int = 20,
                     report: ExclusionReport | None = None) -> Cohort:
     """One simulated group as a Cohort: ``targets`` ``(n_cells, subjects)``, all sentences kept,
-    ``mean`` = mean over all simulated subjects. Constant subjects are excluded and reported."""
+    ``mean`` = mean over all simulated subjects. Constant subjects are excluded and reported; fewer than 2 left are
+    refused."""
     params.validate(f"data.synthetic.groups.{group}")
     report = report if report is not None else ExclusionReport()
     difficulty = word_difficulty(corpus) if difficulty is None else difficulty
@@ -302,6 +304,10 @@ def simulate_cohort(corpus: Corpus, group: str, params: GroupParams, *, seed: in
     for s in np.flatnonzero(constant):
         report.add(group, "subject", ids[s], "the same value in every kept cell (no simulated look-back "
                    "transitions): R2 is undefined")
+    if (~constant).sum() < 2:
+        raise DataError(f"data.synthetic.groups.{group}: {int((~constant).sum())} of the {len(ids)} simulated readers "
+                        "make a look-back saccade; a group needs 2 or more readers to have a ceiling: raise its "
+                        "regression or refixation, or its n_subjects.")
     keep = np.ones(len(corpus), dtype=bool)
     return Cohort(group, [ids[s] for s in np.flatnonzero(~constant)], keep, corpus.cell_mask(keep),
                   targets[:, ~constant], mean, "synthetic")
@@ -344,8 +350,10 @@ class Simulation:
     has_fmri = False
 
     def missing(self, groups) -> list[str]:
-        """Nothing is missing: the corpus and reference were read when the simulation was configured."""
-        return []
+        """A group without reader parameters; the corpus and reference were read when the simulation was configured."""
+        undefined = [g for g in groups if g not in self.groups]
+        return [f"data.synthetic.groups has no parameters for group(s) {undefined}; defined: {sorted(self.groups)}. "
+                f"Set analysis.groups to some of them, or define the group."] if undefined else []
 
     def fingerprint(self) -> str:
         """What the readers read and copy: the corpus text and the planted reference (the parameters are settings)."""
@@ -369,10 +377,9 @@ class Simulation:
         return {}
 
     def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:
-        missing = [g for g in groups if g not in self.groups]
+        missing = self.missing(groups)
         if missing:
-            raise DataError(f"data.synthetic.groups has no parameters for group(s) {missing}; "
-                            f"defined: {sorted(self.groups)}.")
+            raise DataError(missing[0])
         return simulate_cohorts(corpus, {g: self.groups[g] for g in groups}, seed=self.seed, binarize=self.binarize,
                                 difficulty=word_difficulty(corpus, **self.difficulty), reference=self.reference,
                                 reference_weight=self.reference_weight,

@@ -13,11 +13,12 @@ import numpy as np
 import pandas as pd
 
 from attnhuman.corpus import Corpus
-from attnhuman.errors import DataError
+from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.cohort import ExclusionReport
 
 FIELDS = ("subject", "unit", "word_index", "word", "measure")      # what every table must give
 FROM_FILENAME = "from_filename"                                     # columns.subject: the file's name gives it
+PATTERN_EXAMPLE = "'^([^-_.]+)' (pp21-relfix-feats.csv.gz -> pp21)"
 
 
 @dataclass(frozen=True)
@@ -70,7 +71,7 @@ def columns_of(path: Path, names: list[str], columns: dict, subject_pattern: str
     ``subject_pattern`` stops naming the file and its columns."""
     wanted = {f: columns.get(f) for f in (*fields, "group") if columns.get(f)}
     if wanted.get("subject") == FROM_FILENAME:
-        if not re.search(subject_pattern, path.name):
+        if not subject_of(path, subject_pattern):
             raise DataError(f"{path}: its name does not match data.subject_pattern={subject_pattern!r}, "
                             "which gives the subject id when data.columns.subject=from_filename.")
         wanted["subject"] = "__subject"
@@ -80,6 +81,25 @@ def columns_of(path: Path, names: list[str], columns: dict, subject_pattern: str
         raise DataError(f"{path}: no column {', '.join(missing)}; its columns are {list(names)[:20]}. "
                         "Name the columns in data.columns.")
     return wanted
+
+
+def subject_pattern_of(pattern) -> re.Pattern:
+    """``data.subject_pattern`` compiled; refused unless it is a regular expression with a capture group (the id)."""
+    try:
+        compiled = re.compile(pattern)
+    except (re.error, TypeError) as e:
+        raise ConfigError(f"data.subject_pattern={pattern!r} is not a regular expression ({e}); give one whose first "
+                          f"group is the subject id, e.g. {PATTERN_EXAMPLE}.") from e
+    if compiled.groups < 1:
+        raise ConfigError(f"data.subject_pattern={pattern!r} has no capture group: put the subject id in "
+                          f"parentheses, e.g. {PATTERN_EXAMPLE}.")
+    return compiled
+
+
+def subject_of(path: Path, subject_pattern: str) -> str | None:
+    """The subject id the file's name gives (the pattern's first group), or None."""
+    match = re.search(subject_pattern, path.name)
+    return (match.group(1) or None) if match else None
 
 
 def read_tables(paths: list[Path], columns: dict, subject_pattern: str = r"^([^-_.]+)",
@@ -93,10 +113,32 @@ def read_tables(paths: list[Path], columns: dict, subject_pattern: str = r"^([^-
         table = _read(path)
         wanted = columns_of(path, list(table.columns), columns, subject_pattern, fields)
         if wanted.get("subject") == "__subject":
-            table["__subject"] = re.search(subject_pattern, path.name).group(1)
+            table["__subject"] = subject_of(path, subject_pattern)
         frame = table[list(wanted.values())].set_axis(list(wanted), axis=1)
         frames.append(frame.assign(file=str(path), row=np.arange(len(frame)) + 2))   # +2: the header, 1-based lines
-    return pd.concat(frames, ignore_index=True)
+    frame = pd.concat(frames, ignore_index=True)
+    if frame.empty:
+        raise DataError(f"{paths[0]}{f' and the {len(paths) - 1} other tables' if len(paths) > 1 else ''}: a header "
+                        "and no rows; there is nothing to read.")
+    return frame
+
+
+def report_empty(paths: list[Path], frame: pd.DataFrame, columns: dict, subject_pattern: str, group: str,
+                 report: ExclusionReport) -> None:
+    """Report each table of ``paths`` that gave ``frame`` no row (a header alone). The subject its name gives is left
+    out, not refused: such a file is the export of a session that recorded nothing, and a careful researcher keeps
+    the other readers and records the loss (as for a Reading Brain subject without data); a group left with fewer
+    than 2 readers is refused where the groups are checked. Its group is ``group`` unless a column names groups."""
+    read, subjects = set(frame.file), set(frame.subject)
+    where = "unknown" if columns.get("group") else group
+    for path in paths:
+        if str(path) in read:
+            continue
+        subject = subject_of(path, subject_pattern) if columns.get("subject") == FROM_FILENAME else None
+        if subject is not None and subject not in subjects:
+            report.add(where, "subject", subject, f"{path} has a header and no rows: no reading of this subject")
+        else:
+            report.add(where, "table", str(path), "a header and no rows: nothing is read from it", action="ignored")
 
 
 def _numbers(frame: pd.DataFrame, field: str, what: str) -> np.ndarray:
@@ -114,7 +156,8 @@ def word_reading(frame: pd.DataFrame, measure: str, group: str = "L1") -> WordRe
     """Check the long frame of :func:`read_tables` and build the corpus (units sorted by id) and each group's
     measures. Stops on NaN or negative values, duplicate word rows, gaps in the word indices and words that differ
     between subjects; leaves out (reported) units with fewer than 2 words or with words that are not whitespace
-    tokens, and notes each subject's unread units."""
+    tokens, and notes each subject's unread units. Two subjects with identical measures are refused
+    (:func:`check_distinct`)."""
     frame = frame.assign(measure=_numbers(frame, "measure", measure), word_index=_numbers(frame, "word_index",
                                                                                           "word index"))
     if "group" not in frame.columns:
@@ -125,6 +168,7 @@ def word_reading(frame: pd.DataFrame, measure: str, group: str = "L1") -> WordRe
         raise DataError(f"{rows.file.iloc[0]}, lines {list(rows.row)}: subject {rows.subject.iloc[0]}, unit "
                         f"{rows.unit.iloc[0]}, word {rows.word_index.iloc[0]:g} appears {int(duplicated.sum())} times "
                         "in all; each subject has one row per word.")
+    check_distinct(frame, ["unit", "word_index", "measure"], f"{measure} at every word of every unit", "data.path")
     unit_ids, unit_code = _codes(frame.unit)
     subject_ids, subject_code = _codes(frame.subject)
     groups = {g: sorted(set(frame.subject[frame.group == g]), key=_natural_key) for g in sorted(frame.group.unique())}
@@ -168,13 +212,23 @@ def word_reading(frame: pd.DataFrame, measure: str, group: str = "L1") -> WordRe
     return WordReading(corpus, measures, report, names, subject_units)
 
 
+def check_sample(n, seed) -> None:
+    """Refuse a ``data.sample`` that is not a whole number of units >= 2 (a bool, 1.5 or "abc" is never coerced) and a
+    ``data.sample_seed`` that is not a whole number >= 0."""
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 2):
+        raise ConfigError(f"data.sample={n!r}: give a whole number of units, 2 or more, or null to read every unit.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ConfigError(f"data.sample_seed={seed!r}: give a whole number >= 0.")
+
+
 def sample_units(reading: WordReading, n: int, seed: int = 0) -> WordReading:
     """A seeded random sample of ``n`` of the corpus units (kept in corpus order), for a first look at an expensive
-    analysis; the units left out are one report entry per group. ``n`` >= the number of units keeps them all."""
-    n, seed, total = int(n), int(seed), len(reading.unit_ids)
-    if n < 1:
-        raise DataError(f"data.sample={n}: give a number of units >= 1, or null to read them all.")
-    if n >= total:
+    analysis; the units left out are one report entry per group. More units than there are is refused."""
+    total = len(reading.unit_ids)
+    if n > total:
+        raise DataError(f"data.sample={n}: the data has {total} units to compare (after the exclusions in the "
+                        f"report); give at most {total}, or null to read every unit.")
+    if n == total:
         return reading
     kept = np.sort(np.random.default_rng(seed).choice(total, n, replace=False))
     report = ExclusionReport(list(reading.report.entries))
@@ -186,6 +240,21 @@ def sample_units(reading: WordReading, n: int, seed: int = 0) -> WordReading:
     measures = {g: WordMeasures(g, m.subjects, [m.values[k] for k in kept], m.measure)
                 for g, m in reading.measures.items()}
     return WordReading(corpus, measures, report, [reading.unit_ids[k] for k in kept], reading.subject_units)
+
+
+def check_distinct(frame: pd.DataFrame, fields: list[str], what: str, where: str) -> None:
+    """Refuse two subjects whose rows (``fields``, in any order) are the same: one subject stored twice
+    (a file saved under a second name) would count as two readers and move the ceiling."""
+    rows = pd.util.hash_pandas_object(frame[fields], index=False).to_numpy()
+    at = frame.groupby("subject", sort=False).indices
+    seen = {}
+    for subject in sorted(at, key=_natural_key):
+        first = seen.setdefault(np.sort(rows[at[subject]]).tobytes(), subject)
+        if first != subject:
+            raise DataError(f"subjects {first} ({frame.file.iloc[at[first][0]]}) and {subject} "
+                            f"({frame.file.iloc[at[subject][0]]}) have identical {what}, {len(at[subject])} rows "
+                            f"each: one subject stored twice? Remove the copy from {where}, or restore that subject's "
+                            "own data.")
 
 
 def _add_unit(unit, words, rows_of_unit, value, groups, group_of, report, units, names, values) -> None:

@@ -27,14 +27,35 @@ from attnhuman.humans.reading_brain.layout import (
 from attnhuman.humans.reading_brain.release import Release, load_pickle
 
 
-def subject_sources(release: Release, group: str, mode: str) -> tuple[str, dict[str, list]]:
-    """Per-subject data files: ``("counts", {"counts": data})`` or ``("proxy", {region: data})``."""
+def subject_files(release: Release, group: str, mode: str) -> tuple[str, dict[str, str]]:
+    """The names of the per-subject data files: ``("counts", {"counts": name})`` or ``("proxy", {region: name})``."""
     counts_file = f"saccade_num_{GROUP_FILE_SUFFIX[group]}.pkl"
     if mode not in ("auto", "counts", "proxy"):
         raise DataError(f"data.subjects={mode!r}: choose auto, counts or proxy")
     if mode == "counts" or (mode == "auto" and release.has(counts_file)):
-        return "counts", {"counts": load_pickle(release.path(counts_file))}
-    return "proxy", {r: load_pickle(release.path(roi_file(group, r))) for r in REGIONS}
+        return "counts", {"counts": counts_file}
+    return "proxy", {r: roi_file(group, r) for r in REGIONS}
+
+
+def subject_sources(release: Release, group: str, mode: str) -> tuple[str, dict[str, list]]:
+    """Per-subject data: ``("counts", {"counts": data})`` or ``("proxy", {region: data})``."""
+    kind, names = subject_files(release, group, mode)
+    return kind, {k: load_pickle(release.path(name)) for k, name in names.items()}
+
+
+def subject_count(release: Release, group: str, mode: str) -> int | None:
+    """How many subjects the group's per-subject files list (one file read), or None when it is not here yet."""
+    name = next(iter(subject_files(release, group, mode)[1].values()))
+    return len(load_pickle(release.path(name))) if release.has(name) else None
+
+
+def check_enough(group: str, usable: list[str], n_subjects: int) -> None:
+    """Refuse a group with fewer than 2 usable subjects: its ceiling would compare a reader with itself."""
+    if len(usable) < 2:
+        raise DataError(f"[{group}] {len(usable)} of its {n_subjects} subjects usable ({', '.join(usable) or 'none'}): "
+                        "the others are excluded (data.exclude_subjects) or have no usable data (see the report); a "
+                        f"group needs 2 or more readers to have a ceiling: exclude fewer subjects, or leave {group} out "
+                        "of analysis.groups.")
 
 
 def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str = "auto",
@@ -105,9 +126,7 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
             report.add(group, "subject", sid, "no usable matrix in any file (empty subject)")
         else:
             included.append(s)
-    if not included:
-        raise DataError(f"[{group}] no usable subject: all {n_subj} are excluded (data.exclude_subjects) or have no "
-                        "usable matrix; a cohort needs at least one.")
+    check_enough(group, [ids[s] for s in included], n_subj)
 
     keep = np.ones(n_sent, dtype=bool)
     for k in range(n_sent):
@@ -141,6 +160,7 @@ def load_cohort(release: Release, corpus: Corpus, group: str, *, subjects: str =
         report.add(group, "subject", ids[included[column]],
                    "the same value in every kept cell (no saccade transitions): R2 is undefined")
     subjects = [ids[s] for c, s in enumerate(included) if not constant[c]]
+    check_enough(group, subjects, n_subj)
     check_distinct(targets[:, ~constant], subjects, f"[{group}] {', '.join(sources)} data")
     return Cohort(group, subjects, keep, mask, targets[:, ~constant], mean, kind)
 

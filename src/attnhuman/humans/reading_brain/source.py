@@ -7,11 +7,11 @@ from pathlib import Path
 
 from attnhuman import identity
 from attnhuman.corpus import Corpus
-from attnhuman.humans.cohort import Cohort, ExclusionReport
+from attnhuman.humans.cohort import Cohort, ExclusionReport, subject_id
 from attnhuman.humans.reading_brain.fmri import load_fmri_cohorts
 from attnhuman.humans.reading_brain.layout import GROUP_FILE_SUFFIX
 from attnhuman.humans.reading_brain.release import CHECKSUMS, TEXT_FILE, Release
-from attnhuman.humans.reading_brain.saccades import load_cohorts
+from attnhuman.humans.reading_brain.saccades import load_cohorts, subject_count
 
 
 def load_corpus(release: Release) -> Corpus:
@@ -33,13 +33,26 @@ class ReadingBrain:
     has_fmri = True
 
     def missing(self, groups) -> list[str]:
-        """The files the groups' cohorts need that are missing and will not be downloaded (data.download=false)."""
-        needed = [TEXT_FILE, *(f"mean_saccade_num_{GROUP_FILE_SUFFIX[g]}.pkl" for g in groups if g in GROUP_FILE_SUFFIX)]
+        """The files the groups' cohorts need that are missing and will not be downloaded (data.download=false), a
+        group the release does not have, and data.exclude_subjects leaving a group fewer than 2 subjects (its
+        subjects counted in one file)."""
+        unknown = [g for g in groups if g not in GROUP_FILE_SUFFIX]
+        if unknown:
+            return [f"analysis.groups names {', '.join(unknown)}: Reading Brain has the groups "
+                    f"{', '.join(GROUP_FILE_SUFFIX)} only; set analysis.groups=[{','.join(GROUP_FILE_SUFFIX)}] or one of them."]
+        needed = [TEXT_FILE, *(f"mean_saccade_num_{GROUP_FILE_SUFFIX[g]}.pkl" for g in groups)]
         missing = [name for name in needed if not self.release.has(name)]
         if missing and not self.release.download:
             return [f"Reading Brain file(s) {missing} missing from {self.release.root}: point data.root (or "
                     "$READING_BRAIN_DIR) at a folder with the release layout, or set data.download=true."]
-        return []
+        problems = []
+        for g in (g for g in groups if self.exclude.get(g)):
+            n = subject_count(self.release, g, self.subjects)
+            left = n - len({subject_id(g, s) for s in range(n)} & set(self.exclude[g])) if n is not None else 2
+            if left < 2:
+                problems.append(f"data.exclude_subjects.{g} leaves {left} of the {n} {g} subjects: a group needs 2 or "
+                                f"more readers to have a ceiling; exclude fewer, or leave {g} out of analysis.groups.")
+        return problems
 
     def fingerprint(self) -> str:
         """What the data is: the contents of the release files (and count files) in the folder."""
