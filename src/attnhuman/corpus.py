@@ -47,6 +47,8 @@ class Corpus:
 
     articles: tuple[tuple[str, ...], ...]
     names: tuple[str, ...] | None = None
+    starts: tuple[int, ...] | None = None     # each unit's first word's 0-based position in its article's full text,
+                                              # where left-out units leave gaps (None: units follow each other)
 
     @classmethod
     def from_text(cls, path: Path) -> "Corpus":
@@ -83,6 +85,26 @@ class Corpus:
     @cached_property
     def n_words(self) -> np.ndarray:
         return np.array([len(w) for w in self.words], dtype=np.int64)
+
+    @cached_property
+    def word_offsets(self) -> np.ndarray:
+        """``(n_sentences + 1,)``: sentence ``k``'s words are flat words ``word_offsets[k]:word_offsets[k + 1]``."""
+        return np.concatenate([[0], np.cumsum(self.n_words)]).astype(np.int64)
+
+    @cached_property
+    def article_of(self) -> np.ndarray:
+        """``(n_sentences,)`` the article (text) of each sentence."""
+        return np.repeat(np.arange(len(self.articles)), self.sentences_per_article)
+
+    @cached_property
+    def text_starts(self) -> np.ndarray:
+        """``(n_sentences,)`` each sentence's first word's position in its article's text (:attr:`starts`, else the
+        words of the article's earlier sentences)."""
+        if self.starts is not None:
+            return np.asarray(self.starts, dtype=np.int64)
+        before = self.word_offsets[:-1]
+        first = np.concatenate([[0], np.cumsum(self.sentences_per_article)])[:-1]
+        return before - np.repeat(before[first], self.sentences_per_article)
 
     @cached_property
     def sentences_per_article(self) -> np.ndarray:
