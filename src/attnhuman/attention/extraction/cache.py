@@ -12,7 +12,7 @@ import numpy as np
 
 from attnhuman import identity
 from attnhuman.attention.extraction.align import AlignmentStats
-from attnhuman.attention.extraction.extract import Chunk, Extraction
+from attnhuman.attention.extraction.extract import PREDICTED, Chunk, Extraction
 from attnhuman.attention.store import AttentionStore, validate
 from attnhuman.corpus import Corpus
 
@@ -31,7 +31,7 @@ def cache_key(weights: str, tokenizer, prefix: str, dtype: str, corpus: Corpus |
     return identity.of_value(parts)[:24]
 
 
-ARRAYS = ("attention", "n_words", "sentences_per_article", "nll", "n_tokens")
+ARRAYS = ("attention", "n_words", "sentences_per_article", "nll", "n_tokens", *PREDICTED)
 
 
 class ExtractionCache:
@@ -57,8 +57,8 @@ class ExtractionCache:
                 if identity.of_arrays({name: z[name] for name in ARRAYS}) != str(z["digest"]):
                     raise ValueError("its arrays were edited since it was written")
                 store = AttentionStore(z["attention"], z["n_words"], z["sentences_per_article"])
-                extraction = Extraction(store, z["nll"], z["n_tokens"], json.loads(str(z["alignment"])),
-                                        float(z["extract_s"]), cached=True)
+                extraction = Extraction(store, z["nll"], z["n_tokens"], {name: z[name] for name in PREDICTED},
+                                        json.loads(str(z["alignment"])), float(z["extract_s"]), cached=True)
             validate(store, corpus, str(path), self.probabilities)
         except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
             log.warning("Extraction cache file %s is unusable (%s: %s); recomputing it.", path, type(e).__name__, e)
@@ -71,7 +71,7 @@ class ExtractionCache:
         partial = self.path(key).with_suffix(".part.npz")
         s = extraction.store
         arrays = dict(attention=s.attention, n_words=s.n_words, sentences_per_article=s.sentences_per_article,
-                      nll=extraction.nll, n_tokens=extraction.n_tokens)
+                      nll=extraction.nll, n_tokens=extraction.n_tokens, **extraction.predictors)
         np.savez(partial, key=key, digest=identity.of_arrays(arrays), alignment=json.dumps(extraction.alignment),
                  extract_s=extraction.extract_s, **arrays)
         partial.replace(self.path(key))
@@ -101,7 +101,8 @@ class ChunkStore:
             try:
                 with np.load(path, allow_pickle=False) as z:
                     chunk = Chunk(z["sentences"], z["attention"], z["nll"], z["n_tokens"],
-                                  AlignmentStats(**json.loads(str(z["alignment"]))), float(z["seconds"]))
+                                  AlignmentStats(**json.loads(str(z["alignment"]))), float(z["seconds"]),
+                                  {name: z[name] for name in PREDICTED})
                     if str(z["key"]) != self.key:
                         raise ValueError("another extraction's chunk")
                 sentences = chunk.sentences
@@ -130,7 +131,7 @@ class ChunkStore:
             partial = path.with_suffix(".part.npz")
             np.savez(partial, key=self.key, sentences=chunk.sentences, attention=chunk.attention, nll=chunk.nll,
                      n_tokens=chunk.n_tokens, alignment=json.dumps(dataclasses.asdict(chunk.alignment)),
-                     seconds=chunk.seconds)
+                     seconds=chunk.seconds, **chunk.predictors)
             partial.replace(path)
         except OSError as e:
             log.warning("Could not save an extraction chunk in %s (%s): a restarted job computes it again.",

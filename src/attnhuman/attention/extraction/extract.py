@@ -23,18 +23,23 @@ from tqdm.auto import tqdm
 
 from attnhuman.attention.extraction.align import AlignmentStats, merge_matrix, token_words
 from attnhuman.attention.extraction.measures.dispatch import token_scores
+from attnhuman.attention.extraction.predict import has_word_starts, word_predictions, word_starts
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 
+PREDICTED = ("surprisal", "entropy")       # what every extraction predicts per word
+
 
 @dataclass
 class Extraction:
-    """A run's attention store and its per-sentence losses (``nll``: mean token NLL, nats)."""
+    """A run's attention store, its per-sentence losses (``nll``: mean token NLL, nats) and what the model predicts
+    at each word (``predictors``: ``{"surprisal", "entropy"}`` -> ``(n_words,)`` flat over the corpus's words)."""
 
     store: AttentionStore
     nll: np.ndarray            # (n_sentences,)
     n_tokens: np.ndarray       # (n_sentences,) sentence tokens (prefix and BOS excluded)
+    predictors: dict[str, np.ndarray] = field(default_factory=dict)
     alignment: dict = field(default_factory=dict)
     extract_s: float = 0.0
     cached: bool = False
@@ -52,7 +57,8 @@ class Extraction:
 
 @dataclass
 class Chunk:
-    """Finished sentences of an extraction: their cells (in ``sentences`` order), losses and alignment counts."""
+    """Finished sentences of an extraction: their cells (in ``sentences`` order), losses, word predictions and
+    alignment counts."""
 
     sentences: np.ndarray      # (k,) sentence indices
     attention: np.ndarray      # (layers, heads, cells of those sentences)
@@ -60,6 +66,7 @@ class Chunk:
     n_tokens: np.ndarray       # (k,)
     alignment: AlignmentStats
     seconds: float             # time spent on them
+    predictors: dict[str, np.ndarray] = field(default_factory=dict)    # (words of those sentences,) each
 
 
 class Chunks(Protocol):
@@ -81,7 +88,9 @@ def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
 def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int = 8,
             progress: bool = True, chunks: Chunks | None = None, chunk_size: int = 256,
             measure: str = "weights") -> Extraction:
-    """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss.
+    """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss and each word's
+    surprisal and entropy (:mod:`attnhuman.attention.extraction.predict`; with the beginning-of-word correction when
+    the tokenizer's word-initial tokens carry the space).
 
     ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own. ``measure``
     (docs/method.md, "Attention measures") says what the token-level scores merged into words are: the weights by default.
@@ -94,6 +103,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     attention = None     # (layers, heads, cells): heads as returned (a tensor-parallel rank's share)
     nll = np.zeros(len(corpus))
     n_tokens = np.zeros(len(corpus), dtype=np.int64)
+    predicted_words = {name: np.full(int(corpus.word_offsets[-1]), np.nan) for name in PREDICTED}
+    bow, starts = has_word_starts(tokenizer), None
     stats = AlignmentStats()
     done, earlier_s = np.zeros(len(corpus), dtype=bool), 0.0
     for chunk in chunks.finished() if chunks is not None else []:
@@ -102,6 +113,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                                  dtype=np.float32)
         attention[:, :, _cells(corpus, chunk.sentences)] = chunk.attention
         nll[chunk.sentences], n_tokens[chunk.sentences] = chunk.nll, chunk.n_tokens
+        for name in PREDICTED:
+            predicted_words[name][_words(corpus, chunk.sentences)] = chunk.predictors[name]
         stats.merge(chunk.alignment)
         done[chunk.sentences] = True
         earlier_s += chunk.seconds
@@ -118,6 +131,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
             layers, logits = token_scores(measure, model, {k: v.to(device) for k, v in enc.items()})
             if attention is None:
                 attention = np.zeros((len(layers), layers[0].shape[1], corpus.n_cells), dtype=np.float32)
+            if bow and starts is None:
+                starts = word_starts(tokenizer, logits.shape[-1])
             for b, k in enumerate(batch):
                 real = int(enc["attention_mask"][b].sum())
                 words = token_words(texts[k], offsets[b, :real], span_start)
@@ -136,6 +151,9 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                 rows_logits = logits[b, torch.from_numpy(predicted - 1).to(device)].float()   # only needed rows
                 token_nll = torch.logsumexp(rows_logits, -1) - rows_logits.gather(-1, ids[:, None])[:, 0]
                 nll[k] = float(token_nll.mean())
+                at = slice(corpus.word_offsets[k], corpus.word_offsets[k + 1])
+                predicted_words["surprisal"][at], predicted_words["entropy"][at] = word_predictions(
+                    logits[b, :real], enc["input_ids"][b, :real].to(device), words, len(text_words), starts)
                 n_tokens[k] = len(span)
                 stats.add(words[span], text_words)
                 part.add(words[span], text_words)
@@ -145,15 +163,22 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                 sentences = np.array(unsaved, dtype=np.int64)
                 now = time.perf_counter()
                 chunks.save(Chunk(sentences, attention[:, :, _cells(corpus, sentences)], nll[sentences],
-                                  n_tokens[sentences], part, now - saved_at))
+                                  n_tokens[sentences], part, now - saved_at,
+                                  {name: a[_words(corpus, sentences)] for name, a in predicted_words.items()}))
                 unsaved, part, saved_at = [], AlignmentStats(), now
     store = AttentionStore(attention, corpus.n_words.copy(), corpus.sentences_per_article.copy())
-    return Extraction(store, nll, n_tokens, stats.as_metrics(), earlier_s + time.perf_counter() - start)
+    return Extraction(store, nll, n_tokens, predicted_words, stats.as_metrics(),
+                      earlier_s + time.perf_counter() - start)
 
 
 def _cells(corpus: Corpus, sentences: np.ndarray) -> np.ndarray:
     """The cell indices of ``sentences``, sentence after sentence."""
     return np.concatenate([np.arange(corpus.offsets[k], corpus.offsets[k + 1]) for k in sentences])
+
+
+def _words(corpus: Corpus, sentences: np.ndarray) -> np.ndarray:
+    """The flat word indices of ``sentences``, sentence after sentence."""
+    return np.concatenate([np.arange(corpus.word_offsets[k], corpus.word_offsets[k + 1]) for k in sentences])
 
 
 def check_context(config, tokenizer, texts: list[str], corpus: Corpus) -> None:

@@ -1,0 +1,61 @@
+"""A causal LM's predictions at each word, from the logits of the pass that gives its attention (docs/method.md,
+"Reading times from model predictions"): word surprisal with the beginning-of-word correction and next-word entropy.
+
+Token ``t``'s surprisal is ``-log p(t | t_<t)`` from the log-softmax of the logits at ``t - 1``; a word's tokens are
+those of the attention's token -> word merge (a leading space belongs to the word it precedes), its surprisal their
+sum. With ``bow`` (Pimentel & Meister, 2024), ``S_bow(w) = S(w) - log B(after w) + log B(before w)``, ``B(c)`` the
+probability at context ``c`` of the tokens that start a word, and EOS. Entropy ``H(w)`` is that of the distribution at
+the position before ``w``'s first token. Float64 throughout.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+WORD_START_MARKERS = ("Ġ", "▁")       # byte-level BPE, SentencePiece
+
+
+def word_starts(tokenizer, vocab_size: int) -> torch.Tensor:
+    """``(vocab_size,)`` bool: the tokens that start a new word (their string begins with a word-start marker, or
+    their text decoded alone begins with whitespace) and EOS; ids beyond the tokenizer's vocabulary are not."""
+    mask = torch.zeros(vocab_size, dtype=torch.bool)
+    for token, i in tokenizer.get_vocab().items():
+        if i < vocab_size and (token.startswith(WORD_START_MARKERS) or tokenizer.decode([i])[:1].isspace()):
+            mask[i] = True
+    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id < vocab_size:
+        mask[tokenizer.eos_token_id] = True
+    return mask
+
+
+def has_word_starts(tokenizer) -> bool:
+    """Whether the tokenizer's word-initial tokens carry the space (``bow`` applies): any token begins with a
+    word-start marker."""
+    return any(token.startswith(WORD_START_MARKERS) for token in tokenizer.get_vocab())
+
+
+def word_predictions(logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray, n_words: int,
+                     starts: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+    """``(surprisal, entropy)``, each ``(n_words,)`` float64, of one sequence.
+
+    ``logits`` ``(T, vocab)`` and ``ids`` ``(T,)`` of its real tokens; ``words`` ``(T,)`` the word of each token (-1:
+    none, e.g. BOS or a prefix); ``starts``: :func:`word_starts` for the correction, None for plain ``S(w)``. NaN
+    where undefined: a word whose first token is the sequence's first, and with ``bow`` the unit's first word.
+    """
+    logp = torch.log_softmax(logits.double(), dim=-1)                          # (T, V)
+    token = torch.full((len(ids),), float("nan"), dtype=torch.float64, device=logp.device)
+    token[1:] = -logp[:-1].gather(-1, ids[1:, None])[:, 0]                     # s(t), t >= 1
+    tokens = np.flatnonzero(words >= 0)
+    first, last = np.full(n_words, len(ids)), np.full(n_words, -1)
+    np.minimum.at(first, words[tokens], tokens)
+    np.maximum.at(last, words[tokens], tokens)
+    owner = torch.from_numpy(words[tokens]).to(logp.device)
+    surprisal = torch.zeros(n_words, dtype=torch.float64, device=logp.device).index_add_(0, owner, token[tokens])
+    before = torch.from_numpy(np.maximum(first - 1, 0)).to(logp.device)
+    defined = torch.from_numpy(first >= 1).to(logp.device)
+    entropy = -(logp[before].exp() * logp[before]).sum(-1)
+    if starts is not None:
+        log_b = torch.logsumexp(logp[:, starts.to(logp.device)], dim=-1)      # (T,) log B at each context
+        surprisal = surprisal - log_b[torch.from_numpy(last).to(logp.device)] + log_b[before]
+        defined[0] = False
+    nan = torch.tensor(float("nan"), dtype=torch.float64, device=logp.device)
+    return (torch.where(defined, surprisal, nan).cpu().numpy(), torch.where(defined, entropy, nan).cpu().numpy())
