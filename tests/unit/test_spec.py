@@ -53,7 +53,7 @@ def test_only_allow_listed_settings_change_the_identity(tmp_path):
 def test_factories_take_exactly_their_settings():
     targets = {compose_job(f"{group}={option}")[group]._target_ for group in ("data", "source")
                for option in _options(group)}
-    assert len(targets) == 6
+    assert len(targets) == 7
     for target in targets:
         kinds = {p.kind for p in inspect.signature(get_method(target)).parameters.values()}
         assert kinds == {inspect.Parameter.KEYWORD_ONLY}, f"{target} takes other than its named settings"

@@ -21,6 +21,7 @@ from attnhuman.attention.source import ReleasedSource
 from attnhuman.attention.store import load_attention, reference_rows
 from attnhuman.corpus import DEMO_CORPUS, Corpus, demo_corpus
 from attnhuman.errors import ConfigError, DataError
+from attnhuman.humans.natural_stories import NaturalStories
 from attnhuman.humans.reading_brain.release import TEXT_FILE, Release
 from attnhuman.humans.reading_brain.source import ReadingBrain, load_corpus
 from attnhuman.humans.reading_tables import ReadingTables, table_paths
@@ -69,6 +70,14 @@ def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict,
     return ReadingTables([folder / ia_report], dict(columns), group=group,
                          fixations=folder / fixation_report if fixation_report else None,
                          fixation_columns=dict(fixation_columns), sample=sample, sample_seed=sample_seed)
+
+
+def natural_stories(*, root) -> NaturalStories:
+    """``data=natural_stories``: the Natural Stories files under ``root``."""
+    if not root:
+        raise DataError("data=natural_stories needs data.root: the folder holding all_stories.tok and "
+                        "processed_wordinfo.tsv, e.g. ../shared/data/natural_stories.")
+    return NaturalStories(Path(str(root)).expanduser())
 
 
 def simulation(*, corpus: str, root, cache_dir, download: bool, verify: str, synthetic: dict) -> Simulation:
