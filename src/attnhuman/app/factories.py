@@ -16,6 +16,7 @@ from pathlib import Path
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
+from attnhuman.attention.imported import ImportedSource
 from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.attention.source import ReleasedSource
 from attnhuman.attention.store import load_attention, reference_rows
@@ -141,6 +142,18 @@ def released_source(*, path, root, verify: str, spec: ModelSpec, prefix: dict, p
                           "the model (source=hf).")
     return ReleasedSource(released_path(path, root, spec, prefix), cache_dir=Path(paths["cache"]).expanduser(),
                           verify=str(verify))
+
+
+def imported_source(*, path, spec: ModelSpec, prefix: dict, paths: dict, measure: str = "weights") -> ImportedSource:
+    """``source=imported``: word predictions from a table of token log-probabilities (``path``); the model it names
+    (``spec``) labels the run. It holds no attention and was computed on the texts alone: another measure or a prefix is
+    refused."""
+    if measure != "weights":
+        raise ConfigError(f"measure={measure}: source=imported holds word predictions, no attention to measure.")
+    if prefix["name"] != "none":
+        raise ConfigError(f"prefix={prefix['name']}: imported predictions were computed on the texts alone; use "
+                          "prefix=none.")
+    return ImportedSource(Path(str(path)).expanduser().resolve(), cache_dir=Path(paths["cache"]).expanduser())
 
 
 def released_path(path, root, spec: ModelSpec, prefix: dict) -> Path:
