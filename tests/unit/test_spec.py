@@ -53,7 +53,7 @@ def test_only_allow_listed_settings_change_the_identity(tmp_path):
 def test_factories_take_exactly_their_settings():
     targets = {compose_job(f"{group}={option}")[group]._target_ for group in ("data", "source")
                for option in _options(group)}
-    assert len(targets) == 6
+    assert len(targets) == 8
     for target in targets:
         kinds = {p.kind for p in inspect.signature(get_method(target)).parameters.values()}
         assert kinds == {inspect.Parameter.KEYWORD_ONLY}, f"{target} takes other than its named settings"
@@ -78,7 +78,7 @@ def _tables(tmp_path):
     return {"word_measures": [f"data.path={tmp_path / 'words.csv'}"], "eyelink": [f"data.path={tmp_path}"],
             "geco": [f"data.path={tmp_path}/pp*-relfix-feats.csv"],
             "released": [f"source.path={released}", "model=llama", "size=30b"], "hf": ["model=smollm2"],
-            "deepspeed": ["model=smollm2"]}
+            "deepspeed": ["model=smollm2"], "imported": [f"source.path={tmp_path / 'words.csv'}", "model=smollm2"]}
 
 
 def _same_signature(obj, protocol) -> list[str]:

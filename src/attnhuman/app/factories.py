@@ -16,11 +16,13 @@ from pathlib import Path
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
+from attnhuman.attention.imported import ImportedSource
 from attnhuman.attention.models.registry import ModelSpec
 from attnhuman.attention.source import ReleasedSource
 from attnhuman.attention.store import load_attention, reference_rows
 from attnhuman.corpus import DEMO_CORPUS, Corpus, demo_corpus
 from attnhuman.errors import ConfigError, DataError
+from attnhuman.humans.natural_stories import NaturalStories
 from attnhuman.humans.reading_brain.release import TEXT_FILE, Release
 from attnhuman.humans.reading_brain.source import ReadingBrain, load_corpus
 from attnhuman.humans.reading_tables import ReadingTables, table_paths
@@ -69,6 +71,14 @@ def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict,
     return ReadingTables([folder / ia_report], dict(columns), group=group,
                          fixations=folder / fixation_report if fixation_report else None,
                          fixation_columns=dict(fixation_columns), sample=sample, sample_seed=sample_seed)
+
+
+def natural_stories(*, root) -> NaturalStories:
+    """``data=natural_stories``: the Natural Stories files under ``root``."""
+    if not root:
+        raise DataError("data=natural_stories needs data.root: the folder holding all_stories.tok and "
+                        "processed_wordinfo.tsv, e.g. ../shared/data/natural_stories.")
+    return NaturalStories(Path(str(root)).expanduser())
 
 
 def simulation(*, corpus: str, root, cache_dir, download: bool, verify: str, synthetic: dict) -> Simulation:
@@ -132,6 +142,18 @@ def released_source(*, path, root, verify: str, spec: ModelSpec, prefix: dict, p
                           "the model (source=hf).")
     return ReleasedSource(released_path(path, root, spec, prefix), cache_dir=Path(paths["cache"]).expanduser(),
                           verify=str(verify))
+
+
+def imported_source(*, path, spec: ModelSpec, prefix: dict, paths: dict, measure: str = "weights") -> ImportedSource:
+    """``source=imported``: word predictions from a table of token log-probabilities (``path``); the model it names
+    (``spec``) labels the run. It holds no attention and was computed on the texts alone: another measure or a prefix is
+    refused."""
+    if measure != "weights":
+        raise ConfigError(f"measure={measure}: source=imported holds word predictions, no attention to measure.")
+    if prefix["name"] != "none":
+        raise ConfigError(f"prefix={prefix['name']}: imported predictions were computed on the texts alone; use "
+                          "prefix=none.")
+    return ImportedSource(Path(str(path)).expanduser().resolve(), cache_dir=Path(paths["cache"]).expanduser())
 
 
 def released_path(path, root, spec: ModelSpec, prefix: dict) -> Path:

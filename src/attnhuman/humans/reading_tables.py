@@ -16,6 +16,7 @@ from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort, Exclusion, ExclusionReport
 from attnhuman.humans.fixations import saccade_cohort, saccade_counts
+from attnhuman.humans.reading_times import ReadingTimes
 from attnhuman.humans.word_table import (
     FIELDS,
     FROM_FILENAME,
@@ -157,6 +158,11 @@ class ReadingTables:
 
     def word_measures(self, corpus: Corpus, groups) -> dict[str, WordMeasures]:
         return {g: m for g, m in self.reading.measures.items() if g in groups}
+
+    def reading_times(self, corpus: Corpus, groups) -> dict[str, dict[str, ReadingTimes]]:
+        """The word measures as eye-tracking reading times (``{group: {measure column: ...}}``)."""
+        return {g: {m.measure: ReadingTimes(g, m.measure, "eye_tracking", subjects=m.subjects, values=m.values)}
+                for g, m in self.word_measures(corpus, groups).items()}
 
     def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict:
         """None: reading tables hold no fMRI."""

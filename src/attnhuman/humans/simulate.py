@@ -372,6 +372,10 @@ class Simulation:
         """None: the simulated readers make saccades, not reading times."""
         return {}
 
+    def reading_times(self, corpus: Corpus, groups) -> dict:
+        """None: the simulated readers make saccades, not reading times."""
+        return {}
+
     def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict:
         """None: simulated readers have no brain."""
         return {}

@@ -1,13 +1,14 @@
 """The contract of a source of human reading data. The application calls exactly these; a new source (a corpus, a
 lab's recordings) implements them (README, "Add a data source"). :class:`attnhuman.humans.reading_brain.source.
-ReadingBrain`, :class:`attnhuman.humans.reading_tables.ReadingTables` and :class:`attnhuman.humans.simulate.Simulation`
-do."""
+ReadingBrain`, :class:`attnhuman.humans.reading_tables.ReadingTables`, :class:`attnhuman.humans.natural_stories.
+NaturalStories` and :class:`attnhuman.humans.simulate.Simulation` do."""
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
 from attnhuman.corpus import Corpus
 from attnhuman.humans.cohort import Cohort, ExclusionReport
+from attnhuman.humans.reading_times import ReadingTimes
 from attnhuman.humans.word_table import WordMeasures
 
 
@@ -34,6 +35,9 @@ class HumanData(Protocol):
 
     def word_measures(self, corpus: Corpus, groups: list[str]) -> dict[str, WordMeasures]:
         """Each group's reading measure per word (none without reading times)."""
+
+    def reading_times(self, corpus: Corpus, groups: list[str]) -> dict[str, dict[str, ReadingTimes]]:
+        """Each group's reading times per word, per measure (none without them)."""
 
     def fmri_cohorts(self, corpus: Corpus, groups: list[str], report: ExclusionReport) -> dict[str, dict[str, Cohort]]:
         """``{group: {region: Cohort}}`` (none without fMRI), the exclusions added to ``report``."""

@@ -74,6 +74,10 @@ class ReadingBrain:
         """None: the release has no word-level reading times."""
         return {}
 
+    def reading_times(self, corpus: Corpus, groups) -> dict:
+        """None: the release has no word-level reading times."""
+        return {}
+
     def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict[str, dict[str, Cohort]]:
         """``{group: {region: Cohort}}``, the fMRI exclusions added to ``report``."""
         from_groups = {g: list(self.exclude.get(g, [])) for g in groups}
