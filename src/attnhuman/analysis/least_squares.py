@@ -316,3 +316,23 @@ def layer_r2(attention: LayerHeadCells, targets: CellsSubjects, chunk: int = 8) 
 def ceiling_r2(mean: Cells, targets: CellsSubjects) -> Subjects:
     """``(subjects,)`` R2 of each subject regressed on the group mean (inter-subject agreement)."""
     return design_r2(np.asarray(mean, dtype=np.float64)[:, None], targets)
+
+
+def nested_residuals(base: np.ndarray, extra: np.ndarray, y: np.ndarray, train: np.ndarray):
+    """Residuals on every cell of OLS of ``y`` ``(cells,)`` on ``base`` ``(cells, P)`` (give it its intercept
+    column), and on ``[base, extra[:, l]]`` for every ``l`` of ``extra`` ``(cells, L, Q)``, all fitted on the
+    ``train`` cells (bool mask): ``(cells,)`` and ``(cells, L)``.
+
+    Frisch-Waugh-Lovell: one ``numpy.linalg.lstsq`` of the training ``base`` for ``y`` and every extra column, then
+    each design's extra coefficients from its residualised ``(Q, Q)`` Gram matrix (pseudo-inverse), batched over
+    ``L``; exactly the full design's least-squares fit, applied to every cell.
+    """
+    n, n_layers, q = extra.shape
+    rhs = np.concatenate([y[:, None], extra.reshape(n, n_layers * q)], axis=1)
+    coef = np.linalg.lstsq(base[train], rhs[train], rcond=None)[0]
+    resid = rhs - base @ coef
+    ey, ex = resid[:, 0], resid[:, 1:].reshape(n, n_layers, q)
+    ext = ex[train]
+    gram = np.einsum("nlq,nlr->lqr", ext, ext)
+    delta = np.einsum("lqr,lr->lq", np.linalg.pinv(gram, hermitian=True), np.einsum("nlq,n->lq", ext, ey[train]))
+    return ey, ey[:, None] - np.einsum("nlq,lq->nl", ex, delta)
