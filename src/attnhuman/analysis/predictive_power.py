@@ -6,7 +6,7 @@ in the unit, and the length and frequency of the previous ``k`` words of the tex
 predictor of ``w`` and of its previous ``k`` words. ``DeltaLL`` = (Gaussian log-likelihood of the full model - that of
 the baseline) / N, each with variance RSS / N of its fit; held out by unit folds (``score='cv'``) or in-sample. Every
 layer of a ``(layers, n_words)`` predictor is scored at once (one baseline solve per fold, the layers' extra columns
-batched: :func:`attnhuman.analysis.least_squares.nested_residuals`).
+batched: :func:`attnhuman.analysis.least_squares.nested_held_out`).
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from attnhuman.analysis.least_squares import nested_residuals
+from attnhuman.analysis.least_squares import nested_held_out
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.reading_times import PARADIGMS, ReadingTimes
@@ -158,10 +158,10 @@ def select_words(corpus: Corpus, times: ReadingTimes, predictor: np.ndarray, spi
 
 
 def _design(length, freq, previous, words, position) -> np.ndarray:
-    """``(n_words analysed, 5 + 2k)`` baseline: intercept, length, frequency, their product, position, then the
-    lengths and the frequencies of the previous ``k`` words."""
+    """``(n_words analysed, 4 + 2k)`` baseline but its intercept: length, frequency, their product, position, then
+    the lengths and the frequencies of the previous ``k`` words."""
     before = previous[:, words]
-    return np.column_stack([np.ones(words.size), length[words], freq[words], length[words] * freq[words],
+    return np.column_stack([length[words], freq[words], length[words] * freq[words],
                             position, length[before].T, freq[before].T])
 
 
@@ -191,12 +191,11 @@ class _Rows:
         return (flat - means[self.subject]).reshape(values.shape)
 
 
-def _gaussian_gain(rb: np.ndarray, rf: np.ndarray, train: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """``(test rows, L)`` log-likelihood of the full model minus that of the baseline, per held-out row, from the
-    residuals ``rb`` ``(rows,)`` and ``rf`` ``(rows, L)``, each with variance RSS / N of its training rows."""
-    vb = (rb[train] ** 2).mean()
-    vf = (rf[train] ** 2).mean(axis=0)
-    return 0.5 * (np.log(vb) - np.log(vf)) + rb[test, None] ** 2 / (2 * vb) - rf[test] ** 2 / (2 * vf)
+def _gaussian_gain(rb: np.ndarray, rf: np.ndarray, vb: np.ndarray, vf: np.ndarray) -> np.ndarray:
+    """``(rows, L)`` log-likelihood of the full model minus that of the baseline per row, from the residuals ``rb``
+    ``(rows,)`` and ``rf`` ``(rows, L)`` and the variances ``vb``, ``vf`` (the same shapes) of the fits that score
+    the rows."""
+    return 0.5 * (np.log(vb[:, None]) - np.log(vf)) + rb[:, None] ** 2 / (2 * vb[:, None]) - rf ** 2 / (2 * vf)
 
 
 def _bootstrap(unit_sums: np.ndarray, unit_counts: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -244,11 +243,10 @@ def predictive_power(corpus: Corpus, times: ReadingTimes, predictor: np.ndarray,
     unit = np.repeat(np.arange(len(corpus)), corpus.n_words)[words]
     position = words - corpus.word_offsets[unit]
     rows = _Rows(words, valid, target, times.flat())
-    base = _design(length, freq, previous, words, position)
-    base = np.column_stack([np.ones(rows.y.size), rows.expand(base[:, 1:])])
+    base = rows.expand(_design(length, freq, previous, words, position))
     fold = unit % folds if score == "cv" else np.zeros(words.size, dtype=np.int64)
-    row_fold = fold[rows.word]
-    n_params = base.shape[1] + spillover + 1
+    row_fold = np.unique(fold[rows.word], return_inverse=True)[1]             # 0..K-1 over the folds with rows
+    n_params = base.shape[1] + spillover + 2
     train_sizes = [(row_fold != f).sum() if score == "cv" else row_fold.size for f in np.unique(row_fold)]
     if min(train_sizes, default=0) <= n_params:
         raise DataError(f"predictive power: {words.size} words analysed ({rows.y.size} rows), too few to fit "
@@ -264,11 +262,8 @@ def predictive_power(corpus: Corpus, times: ReadingTimes, predictor: np.ndarray,
         layers = slice(start, start + block)
         extra = rows.expand(np.transpose(predictor[layers][:, lags], (2, 0, 1)))    # (rows, L, k + 1)
         r[layers] = _pearson(extra[:, :, 0], rows.y)
-        for f in np.unique(row_fold):
-            test = row_fold == f
-            train = ~test if score == "cv" else test
-            rb, rf = nested_residuals(base, extra, rows.y, train)
-            gain[test, layers] = _gaussian_gain(rb, rf, train, test)
+        rb, rf, vb, vf = nested_held_out(base, extra, rows.y, row_fold, score)
+        gain[:, layers] = _gaussian_gain(rb, rf, vb[row_fold], vf[row_fold])
 
     row_unit = unit[rows.word]
     first = np.flatnonzero(np.diff(row_unit, prepend=-1))
