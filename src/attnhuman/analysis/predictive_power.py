@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from attnhuman.analysis.least_squares import nested_held_out
 from attnhuman.corpus import Corpus
@@ -23,7 +24,7 @@ from attnhuman.humans.reading_times import PARADIGMS, ReadingTimes
 
 SCORES = ("cv", "insample")
 TARGETS = ("mean", "subject")
-MAX_BLOCK = 1 << 22          # rows x extra columns per block of layers (memory of the per-subject target)
+MAX_BLOCK = 1 << 23          # rows x extra columns per block of layers (memory of the per-subject target)
 
 
 @dataclass
@@ -218,6 +219,25 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return (a * b[:, None]).sum(0) / np.sqrt((a * a).sum(0) * (b * b).sum())
 
 
+def _gains(predictor: np.ndarray, lags: np.ndarray, rows: _Rows, base: np.ndarray, row_fold: np.ndarray,
+           score: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(rows, layers)`` log-likelihood gain per row and ``(layers,)`` Pearson r, blocks of layers at a time;
+    ``lags``: ``(k + 1, n analysed)`` flat index of each word and of its previous ``k`` words. Single-threaded BLAS:
+    its GEMMs are small and lose to thread contention on shared cores."""
+    n_layers = predictor.shape[0]
+    block = max(1, MAX_BLOCK // (rows.y.size * lags.shape[0]))
+    gain = np.empty((rows.y.size, n_layers))
+    r = np.empty(n_layers)
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in range(0, n_layers, block):
+            layers = slice(start, start + block)
+            extra = rows.expand(np.transpose(predictor[layers][:, lags], (2, 0, 1)))    # (rows, L, k + 1)
+            r[layers] = _pearson(extra[:, :, 0], rows.y)
+            rb, rf, vb, vf = nested_held_out(base, extra, rows.y, row_fold, score)
+            gain[:, layers] = _gaussian_gain(rb, rf, vb[row_fold], vf[row_fold])
+    return gain, r
+
+
 def predictive_power(corpus: Corpus, times: ReadingTimes, predictor: np.ndarray, *, spillover: int | None = None,
                      min_ms: float | None = None, max_ms: float | None = None, target: str = "mean",
                      score: str = "cv", folds: int = 10, n_boot: int = 1000, seed: int = 0,
@@ -253,18 +273,7 @@ def predictive_power(corpus: Corpus, times: ReadingTimes, predictor: np.ndarray,
                         f"{n_params} coefficients{' in every training fold' if score == 'cv' else ''}; lower "
                         "folds or spillover, or use more units.")
 
-    lags = np.vstack([words[None], previous[:, words]])                            # (k + 1, n analysed)
-    n_layers = predictor.shape[0]
-    block = max(1, MAX_BLOCK // (rows.y.size * (spillover + 1)))
-    gain = np.empty((rows.y.size, n_layers))
-    r = np.empty(n_layers)
-    for start in range(0, n_layers, block):
-        layers = slice(start, start + block)
-        extra = rows.expand(np.transpose(predictor[layers][:, lags], (2, 0, 1)))    # (rows, L, k + 1)
-        r[layers] = _pearson(extra[:, :, 0], rows.y)
-        rb, rf, vb, vf = nested_held_out(base, extra, rows.y, row_fold, score)
-        gain[:, layers] = _gaussian_gain(rb, rf, vb[row_fold], vf[row_fold])
-
+    gain, r = _gains(predictor, np.vstack([words[None], previous[:, words]]), rows, base, row_fold, score)
     row_unit = unit[rows.word]
     first = np.flatnonzero(np.diff(row_unit, prepend=-1))
     low, high = _bootstrap(np.add.reduceat(gain, first, axis=0), np.diff(np.append(first, row_unit.size)),
