@@ -1,5 +1,5 @@
 """Psychometric predictive power: how much a model's predictions add to length and frequency in explaining reading
-times (docs/method.md, "Reading times from model predictions"; the project's METHOD.md, section 14).
+times (docs/method.md, "Reading times from model predictions").
 
 Per word ``w`` analysed, the baseline regression has an intercept, length, log frequency, their product, the position
 in the unit, and the length and frequency of the previous ``k`` words of the text (spillover); the full model adds the
@@ -243,7 +243,7 @@ def predictive_power(corpus: Corpus, times: ReadingTimes, predictor: np.ndarray,
                      score: str = "cv", folds: int = 10, n_boot: int = 1000, seed: int = 0,
                      exclude_punctuation: bool = True) -> PowerResult:
     """``DeltaLL`` of ``predictor`` ``(n_words,)`` or ``(layers, n_words)`` (flat over the corpus's words, NaN where
-    undefined) for the reading times ``times`` (METHOD.md section 14).
+    undefined) for the reading times ``times`` (docs/method.md, "Reading times from model predictions").
 
     ``spillover``, ``min_ms``, ``max_ms``: None takes the paradigm's default. ``score='cv'``: unit ``k`` (corpus
     order) is in fold ``k mod folds``; each fold's rows are scored with the coefficients and variances fitted on the
