@@ -316,3 +316,48 @@ def layer_r2(attention: LayerHeadCells, targets: CellsSubjects, chunk: int = 8) 
 def ceiling_r2(mean: Cells, targets: CellsSubjects) -> Subjects:
     """``(subjects,)`` R2 of each subject regressed on the group mean (inter-subject agreement)."""
     return design_r2(np.asarray(mean, dtype=np.float64)[:, None], targets)
+
+
+
+def nested_held_out(base: np.ndarray, extra: np.ndarray, y: np.ndarray, fold: np.ndarray, score: str):
+    """OLS with intercept of ``y`` ``(cells,)`` on ``base`` ``(cells, P)`` and on ``[base, extra[:, l]]`` for every
+    ``l`` of ``extra`` ``(cells, L, Q)`` (nested designs sharing the baseline), fitted on the folds other than each
+    cell's (``score='cv'``, ``fold`` ``(cells,)`` 0..K-1) or on all cells (``'insample'``, one fold).
+
+    Returns each cell's residual under the fit that scores it, ``(cells,)`` and ``(cells, L)``, and each fit's
+    training RSS / N, ``(K,)`` and ``(K, L)``. From per-fold Gram matrices of the columns centred on their overall
+    means and scaled to unit SD (one GEMM per fold), then per held-out fold one pseudo-inverse of the baseline's
+    centred training Gram and a batch of the ``L`` full designs' (directions below ``1e-10`` of the largest
+    eigenvalue dropped).
+    """
+    n, n_layers, q = extra.shape
+    p = base.shape[1]
+    x = np.concatenate([base, extra.reshape(n, n_layers * q)], axis=1)
+    x = x - x.mean(axis=0)
+    sd = x.std(axis=0)
+    x /= np.where(sd > 0, sd, 1.0)
+    z = np.concatenate([x, (y - y.mean())[:, None]], axis=1)                       # (cells, m), y last
+    order, bounds, _ = sorted_by_fold(fold, n)
+    sz, gzz = x_stats(np.ascontiguousarray(z[order].T), z.shape[1], bounds)       # (K, 1, m), (K, 1, m, m)
+    full = np.concatenate([np.broadcast_to(np.arange(p), (n_layers, p)), p + np.arange(n_layers * q).reshape(-1, q)],
+                          axis=1)                                                 # (L, P + Q) columns of each design
+    k = len(bounds) - 1
+    rb, rf = np.empty(n), np.empty((n, n_layers))
+    vb, vf = np.empty(k), np.empty((k, n_layers))
+    for f, (train, test) in enumerate(held_out_pairs(score, k)):
+        nt = np.diff(bounds)[train].sum()
+        mean = sz[train, 0].sum(0) / nt
+        c = gzz[train, 0].sum(0) - nt * np.outer(mean, mean)                      # centred training Gram (m, m)
+        beta_b = np.linalg.pinv(c[:p, :p], rcond=MIN_EIGEN_RATIO, hermitian=True) @ c[:p, -1]
+        a = c[full[:, :, None], full[:, None, :]]                                 # (L, P + Q, P + Q)
+        beta_f = np.einsum("lij,lj->li", np.linalg.pinv(a, rcond=MIN_EIGEN_RATIO, hermitian=True), c[full, -1])
+        vb[f] = (c[-1, -1] - c[:p, -1] @ beta_b) / nt
+        vf[f] = (c[-1, -1] - (c[full, -1] * beta_f).sum(1)) / nt
+        rows = np.flatnonzero(test[fold])
+        zt = z[rows] - mean
+        rb[rows] = zt[:, -1] - zt[:, :p] @ beta_b
+        fitted = zt[:, :p] @ beta_f[:, :p].T                                      # (rows, L)
+        for j in range(q):
+            fitted += zt[:, p + j:p + n_layers * q:q] * beta_f[:, p + j]
+        rf[rows] = zt[:, -1:] - fitted
+    return rb, rf, vb, vf
