@@ -82,6 +82,37 @@ def wi_baseline(name: str, group: str) -> str:
     return f"wi_baseline_{name}_{group}"
 
 
+def _predictive(base: str) -> Callable[..., str]:
+    """``name(predictor, measure, group)``: ``pp_<base>_<predictor>_<measure>_<group>`` (measure: the reading measure,
+    e.g. ``RT``, ``TRT``, ``IA_DWELL_TIME``)."""
+    def name(predictor: str, measure: str, group: str) -> str:
+        return f"pp_{base}_{predictor}_{measure}_{group}"
+    name.__name__ = name.__qualname__ = f"pp_{base}"
+    return name
+
+
+# predictive power (docs/method.md, "Reading times from model predictions"); for a per-layer predictor (lens,
+# attention_entropy) pp_dll_cv and pp_dll_insample are also per-layer curves and the scalars are the best layer's
+pp_dll_cv = _predictive("dll_cv")               # held-out DeltaLL (nats per word)
+pp_dll_cv_low = _predictive("dll_cv_low")       # its 95% bootstrap interval over units
+pp_dll_cv_high = _predictive("dll_cv_high")
+pp_dll_insample = _predictive("dll_insample")   # in-sample DeltaLL (the published convention)
+pp_dll_insample_low = _predictive("dll_insample_low")
+pp_dll_insample_high = _predictive("dll_insample_high")
+pp_r = _predictive("r")                         # Pearson r of predictor and target
+pp_n_words = _predictive("n_words")             # words analysed
+pp_best_layer = _predictive("best_layer")       # per-layer predictors: the layer of the best held-out DeltaLL
+
+
+def predictive_table(measure: str, group: str) -> str:
+    """The per-word table of the predictive-power analyses of one reading measure and group."""
+    return f"tables/predictive_power_{measure}_{group}.csv"
+
+
+def predictive_figure(predictor: str, measure: str, group: str) -> str:
+    return f"figures/predictive_power_{predictor}_{measure}_{group}.png"
+
+
 # the extraction (source=hf) and the job's own cost
 NTP_LOSS = "ntp_loss"                     # mean over sentences of the mean token NLL (nats)
 NTP_LOSS_PER_LEN = "ntp_loss_per_len"     # the same divided once more by the token count (the paper's Table 1 scale)

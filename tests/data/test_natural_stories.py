@@ -79,8 +79,11 @@ def test_what_natural_stories_has_and_lacks(stories, tmp_path):
     data, corpus, _ = stories
     assert data.missing(["L1"]) == [] and data.word_measures(corpus, ["L1"]) == {}
     assert data.cohorts(corpus, ["L1"])[0] == {} and data.fmri_cohorts(corpus, ["L1"], None) == {}
-    assert data.missing(["L1", "L2"]) == ["analysis.groups=[L1,L2]: Natural Stories has native readers only (group "
-                                          "L1), not L2; set analysis.groups=[L1]."]
+    assert data.missing(["L1", "L2"]) == []                   # the default groups: L2 reported, L1 analysed
+    group, = data.cohorts(corpus, ["L1", "L2"])[1].select(level="group")
+    assert (group.group, group.item, group.reason) == ("L2", "L2", "Natural Stories has native readers only (group L1)")
+    assert data.missing(["L2"]) == ["analysis.groups=[L2]: Natural Stories has native readers only (group L1), not "
+                                    "L2; set analysis.groups=[L1]."]
     assert NaturalStories(tmp_path).missing(["L1"]) == [
         f"{tmp_path / name}: no such file; put the Natural Stories release's {name} there "
         "(languageMIT/naturalstories) or set data.root to the folder that holds it" for name in FILES]

@@ -18,6 +18,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from attnhuman.analysis.least_squares import nested_held_out
+from attnhuman.attention.predictors import PREDICTORS
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
 from attnhuman.humans.reading_times import PARADIGMS, ReadingTimes
@@ -25,6 +26,45 @@ from attnhuman.humans.reading_times import PARADIGMS, ReadingTimes
 SCORES = ("cv", "insample")
 TARGETS = ("mean", "subject")
 MAX_BLOCK = 1 << 23          # rows x extra columns per block of layers (memory of the per-subject target)
+
+
+@dataclass(frozen=True)
+class PowerOptions:
+    """The ``predictive`` settings (conf/predictive/default.yaml): which predictors, the target, spillover and valid
+    range (None: the paradigm's), punctuation, folds and bootstrap. Checked when built, before any data is read."""
+
+    predictors: tuple[str, ...] = ("surprisal", "entropy")
+    target: str = "mean"
+    spillover: int | None = None
+    min_ms: float | None = None
+    max_ms: float | None = None
+    exclude_punctuation: bool = True
+    folds: int = 10
+    n_boot: int = 1000
+    seed: int = 0
+
+    def __post_init__(self):
+        unknown = [p for p in self.predictors if p not in PREDICTORS]
+        if unknown or len(set(self.predictors)) < len(self.predictors):
+            raise ConfigError(f"predictive.predictors={list(self.predictors)}: name each once, of "
+                              f"{', '.join(PREDICTORS)} (or auto: what the source gives of surprisal and entropy).")
+        if self.target not in TARGETS:
+            raise ConfigError(f"predictive.target={self.target!r}: choose one of {', '.join(TARGETS)}.")
+        for name in ("spillover", "folds", "n_boot", "seed"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ConfigError(f"predictive.{name}={value!r}: a whole number >= 0.")
+        if self.folds < 2:
+            raise ConfigError(f"predictive.folds={self.folds}: 2 or more (units are dealt to folds in turn).")
+        low, high = self.min_ms, self.max_ms
+        if (low is not None and low < 0) or (low is not None and high is not None and not low < high):
+            raise ConfigError(f"predictive.min_ms={low}, max_ms={high}: choose 0 <= min_ms < max_ms.")
+
+    def settings(self, score: str) -> dict:
+        """The keyword arguments of :func:`predictive_power` for ``score``."""
+        return dict(spillover=self.spillover, min_ms=self.min_ms, max_ms=self.max_ms, target=self.target, score=score,
+                    folds=self.folds, n_boot=self.n_boot, seed=self.seed,
+                    exclude_punctuation=self.exclude_punctuation)
 
 
 @dataclass

@@ -14,12 +14,14 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from attnhuman import __version__, identity, metrics
+from attnhuman.analysis.attention_entropy import attention_entropy
 from attnhuman.analysis.fmri import fmri_summary, fmri_table
 from attnhuman.analysis.resemblance import GroupResemblance, score_group
 from attnhuman.analysis.trivial import model_reliance
 from attnhuman.analysis.word_importance import RECEIVED, relative, word_importance
 from attnhuman.app.claims import Heartbeat, claim, recover_stale, where_tags
 from attnhuman.app.errors import CompactDataError
+from attnhuman.app.predictive import log_predictive_power
 from attnhuman.app.spec import HumanSpec, JobSpec, job_spec
 from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_tags
 from attnhuman.attention.extraction import measures, ranks
@@ -29,6 +31,7 @@ from attnhuman.errors import DataError
 from attnhuman.humans.cache import HumansCache
 from attnhuman.humans.cache import cache_key as humans_cache_key
 from attnhuman.humans.cohort import Cohort, ExclusionReport
+from attnhuman.humans.reading_times import ReadingTimes
 from attnhuman.humans.word_table import WordMeasures
 from attnhuman.reporting.figures import importance_strip, layerwise_resemblance, word_importance_curves
 
@@ -47,6 +50,7 @@ class Humans:
     fmri: dict[str, dict[str, Cohort]]
     tags: dict[str, str]
     words: dict[str, WordMeasures] = field(default_factory=dict)        # raw measure per word, per group
+    times: dict[str, dict[str, ReadingTimes]] = field(default_factory=dict)   # reading times per group and measure
     importance: dict[str, list] = field(default_factory=dict)          # relative fixation time per unit, per group
 
 
@@ -77,12 +81,21 @@ def _with_words(humans: Humans, spec: HumanSpec) -> Humans:
     """The groups' word measures and relative fixation times (docs/method.md, "Word importance from reading times"),
     each (subject, unit) whose times sum to 0 reported."""
     humans.words = spec.data.word_measures(humans.corpus, list(spec.groups))
+    humans.times = spec.data.reading_times(humans.corpus, list(spec.groups))
     for group, words in humans.words.items():
         humans.importance[group], zero = relative(words.values)
         for s, k in zero:
             humans.report.add(group, "subject_unit", f"{words.subjects[s]} {humans.corpus.label(k)}",
                               f"{words.measure} sums to 0: no relative fixation time for this subject")
     return humans
+
+
+def _check_power(spec: JobSpec, humans: Humans) -> None:
+    """Refuse, before any run exists, predictive power that cannot be computed: more folds than units."""
+    if humans.times and spec.predictive.predictors and len(humans.corpus) < spec.predictive.folds:
+        raise DataError(f"predictive.folds={spec.predictive.folds}: the data has {len(humans.corpus)} units for the "
+                        "held-out predictive power of its reading times; set predictive.folds to at most "
+                        f"{len(humans.corpus)} (2 or more).")
 
 
 def preflight(spec: JobSpec, here: bool = True) -> list[str]:
@@ -155,6 +168,7 @@ def run(cfg: DictConfig) -> dict | None:
     else:
         try:                                                # every data check before a run exists
             humans = load_humans(spec.humans, ident["data_fingerprint"])
+            _check_power(spec, humans)
         except DataError as e:
             raise CompactDataError(f"{spec.name} cannot run:\n  {e}") from e
         recover_stale(client, experiment_id, f"tags.run_identity = '{ident['run_identity']}'", tracking.stale_after_s)
@@ -192,23 +206,47 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
     if (sink.out / ".hydra").is_dir():
         sink.folder(sink.out / ".hydra", ".hydra")
 
-    log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
-    log.debug("%s", humans.report.format())
     sink.tags(humans.tags)
-    sink.table(metrics.EXCLUSIONS, humans.report.to_frame(), index=False)
-
     output: SourceOutput = spec.source.load(humans.corpus)
-    store = output.store
-    measures.check_shape(store, spec.model, output.tags.get("attention_input", spec.source_name), spec.measure)
+    store = output.store                                # None: a source of word predictions alone
+    if store is not None:
+        measures.check_shape(store, spec.model, output.tags.get("attention_input", spec.source_name), spec.measure)
     sink.tags(output.tags)
     sink.metrics(output.metrics)
     analysis_start = time.perf_counter()
+    summary, results = (_attention_analyses(sink, spec, humans, store) if store is not None else ({}, {}))
+    predictions = dict(output.predictions.values)
+    if "attention_entropy" in spec.predictive.predictors:
+        predictions["attention_entropy"] = attention_entropy(store.attention, humans.corpus)
+    for item, reason in output.predictions.notes:
+        for group in humans.times:
+            humans.report.add(group, "word", item, reason, action="kept")
+    summary.update(log_predictive_power(sink, humans.corpus, humans.times, predictions, spec.predictive,
+                                        humans.report))
+    summary[metrics.ANALYSIS_S] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
+    sink.metrics(summary)
+    log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
+    log.debug("%s", humans.report.format())
+    sink.table(metrics.EXCLUSIONS, humans.report.to_frame(), index=False)
+
+    if results:
+        sink.figure(metrics.LAYERWISE_FIGURE, layerwise_resemblance(results, f"{spec.name}: layerwise human resemblance"))
+    if store is not None:
+        sink.file(store.save(sink.out / metrics.ATTENTION), str(Path(metrics.ATTENTION).parent))
+    if results:
+        log.info("%s", format_results(spec.name, results))
+    log.info("Run %s in the MLflow UI: %s", spec.name, sink.link())
+    return {**output.metrics, **summary}
+
+
+def _attention_analyses(sink: RunLog, spec: JobSpec, humans: Humans, store) -> tuple[dict, dict]:
+    """Trivial patterns, saccade resemblance, fMRI and word importance, as the data allows; returns the summary
+    metrics and the groups' resemblance."""
     reliance = model_reliance(store)             # docs/method.md, "Trivial pattern reliance"
     sink.curve(metrics.TRIVIAL_R2, reliance.layer_r2)
     if reliance.constant:
         log.warning("%s", reliance.describe_constant())
     results = {g: score_group(store, cohort, humans.corpus, spec.score) for g, cohort in humans.cohorts.items()}
-
     summary = {}
     for group, res in results.items():
         summary.update(_log_resemblance(sink, group, res, humans.cohorts[group], store.n_layers))
@@ -216,16 +254,7 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
         summary.update(_log_fmri(sink, store, humans.fmri, spec.humans.fmri, humans.corpus))
     for group, relfix in humans.importance.items():     # data with reading times
         summary.update(_log_word_importance(sink, store, humans.corpus, group, relfix))
-    summary[metrics.ANALYSIS_S] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
-    sink.metrics(summary)
-
-    if results:
-        sink.figure(metrics.LAYERWISE_FIGURE, layerwise_resemblance(results, f"{spec.name}: layerwise human resemblance"))
-    sink.file(store.save(sink.out / metrics.ATTENTION), str(Path(metrics.ATTENTION).parent))
-    if results:
-        log.info("%s", format_results(spec.name, results))
-    log.info("Run %s in the MLflow UI: %s", spec.name, sink.link())
-    return {**output.metrics, **summary}
+    return summary, results
 
 
 def _log_resemblance(sink: RunLog, group: str, res, cohort: Cohort, n_layers: int) -> dict[str, float]:

@@ -27,12 +27,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from attnhuman import identity
 from attnhuman.analysis.options import ScoreOptions
+from attnhuman.analysis.predictive_power import PowerOptions
 from attnhuman.app.errors import CompactConfigError
 from attnhuman.app.factories import build, released_path
 from attnhuman.attention.extraction import measures
 from attnhuman.attention.models import hub
 from attnhuman.attention.models.location import Folder, Location, parse
 from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.attention.predictors import PREDICTORS
 from attnhuman.attention.source import AttentionSource
 from attnhuman.errors import ConfigError
 from attnhuman.humans.simulate import DEFAULT_GROUPS
@@ -46,6 +48,7 @@ IDENTITY = {
              "subject_pattern", "sample", "sample_seed"),
     "source": ("name", "dtype", "seed"),
     "analysis": (*(f.name for f in dataclasses.fields(ScoreOptions)), "groups", "fmri"),
+    "predictive": tuple(f.name for f in dataclasses.fields(PowerOptions)),
 }
 # What does not: "" holds the top-level keys.
 NOT_IDENTITY = {
@@ -61,6 +64,7 @@ NOT_IDENTITY = {
                "trust_remote_code"),                            # permission to run the checkpoint's code
     "measure": (),
     "analysis": (),
+    "predictive": (),
 }
 PARAMS_LEFT_OUT = ("rerun", "mlflow", "compare", "hydra", "cluster")   # settings of how a job runs, not what it is
 DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
@@ -131,6 +135,7 @@ class JobSpec:
     source: AttentionSource         # built, nothing read
     humans: HumanSpec
     score: ScoreOptions
+    predictive: PowerOptions        # which word predictions are scored against reading times, and how
     config_hash: str                # the allow-listed settings (IDENTITY) and the registry entry, digested
     params: dict[str, str]          # the resolved config, flattened: what the run logs as params
     tags: dict[str, str]            # model, size, tuning, prefix, source, family, stage
@@ -176,8 +181,35 @@ def job_spec(cfg: DictConfig) -> JobSpec:
             "source": str(cfg.source.name), "family": model.family, "stage": model.stage}
     return JobSpec(name=run_name(cfg, model, score), model=model, prefix=prefix, measure=measure,
                    source_name=str(cfg.source.name), source=source, humans=humans, score=score,
+                   predictive=power_options(cfg, source),
                    config_hash=identity.of_value(tree)[:16], params=flatten(job_config(cfg, model, step)), tags=tags,
                    training_step=step, rerun=bool(cfg.rerun), tracking=tracking(cfg))
+
+
+def power_options(cfg: DictConfig, source: AttentionSource) -> PowerOptions:
+    """``cfg.predictive``, its predictors resolved (``auto``: what the source gives of surprisal and entropy) and
+    refused where the source cannot give them (released attention has no log-probabilities)."""
+    settings = OmegaConf.to_container(cfg.predictive, resolve=True)
+    asked = settings.pop("predictors")
+    gives, name = tuple(source.gives), str(cfg.source.name)
+    if asked == "auto":
+        predictors = tuple(p for p in ("surprisal", "entropy") if p in gives)
+    elif isinstance(asked, list):
+        predictors = tuple(str(p) for p in asked)
+        lacking = [p for p in predictors if p in PREDICTORS and p not in gives]
+        if lacking:
+            offers = [p for p in gives if p in PREDICTORS]
+            raise ConfigError(f"predictive.predictors={predictors_text(predictors)}: source={name} gives no "
+                              f"{', '.join(lacking)}{' (released attention has no log-probabilities)' if name == 'released' else ''}"
+                              f"; it gives {', '.join(offers) or 'no word predictions'}. Choose among those, or a "
+                              "source that runs the model (source=hf), or predictive.predictors=auto.")
+    else:
+        raise ConfigError(f"predictive.predictors={asked!r}: a list, e.g. [surprisal, entropy], or auto.")
+    return PowerOptions(predictors=predictors, **settings)
+
+
+def predictors_text(predictors) -> str:
+    return "[" + ", ".join(predictors) + "]"
 
 
 def humans_spec(cfg: DictConfig) -> HumanSpec:

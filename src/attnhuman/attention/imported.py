@@ -20,7 +20,7 @@ from attnhuman.attention.extraction.align import token_words
 from attnhuman.attention.predictors import WordPredictors
 from attnhuman.attention.source import SourceOutput
 from attnhuman.corpus import Corpus
-from attnhuman.errors import ConfigError, DataError
+from attnhuman.errors import DataError
 
 COLUMNS = ("token", "logprob", "offset", "story")
 
@@ -135,6 +135,7 @@ class ImportedSource:
 
     path: Path
     cache_dir: Path | None = None       # remembers the file's hash
+    gives = ("surprisal",)
 
     def unavailable(self, here: bool = True) -> list[str]:
         """The table, if it is not there."""
@@ -147,13 +148,10 @@ class ImportedSource:
         """What the predictions are: the table's contents."""
         return "imported:" + identity.of_files([self.path], self.cache_dir)
 
-    def predictions(self, corpus: Corpus) -> WordPredictors:
-        return imported_predictions(self.path, corpus)
-
     def load(self, corpus: Corpus) -> SourceOutput:
-        """Refused: an imported table holds predictions, not attention."""
-        raise ConfigError(f"source=imported ({self.path}) gives word predictions, not attention: only the analyses "
-                          "of reading times from model predictions can use it.")
+        """No attention: the words' surprisal, merged from the table's tokens."""
+        return SourceOutput(None, {"attention_input": f"{self.path} (predictions)"},
+                            predictions=imported_predictions(self.path, corpus))
 
     def agree(self, decision):
         """One process reads a table: its own decision."""

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar, runtime_checkable
 
 from attnhuman import identity
+from attnhuman.attention.predictors import WordPredictors
 from attnhuman.attention.store import AttentionStore, load_attention
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
@@ -33,11 +34,13 @@ VERIFY = ("warn", "strict", "off")
 
 @dataclass
 class SourceOutput:
-    """The run's attention (None on a tensor-parallel rank other than 0), its provenance tags and cost metrics."""
+    """The run's attention (None on a tensor-parallel rank other than 0, and for a source of predictions alone), its
+    word predictions (none from released attention), provenance tags and cost metrics."""
 
     store: AttentionStore | None
     tags: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
+    predictions: WordPredictors = field(default_factory=lambda: WordPredictors({}))
 
 
 Decision = TypeVar("Decision")
@@ -45,7 +48,13 @@ Decision = TypeVar("Decision")
 
 @runtime_checkable
 class AttentionSource(Protocol):
-    """A run's word-level attention on the corpus' cell index, with its provenance."""
+    """A run's word-level attention on the corpus' cell index and its word predictions, with their provenance.
+
+    ``gives``: what :meth:`load` gives, of ``attention`` and the word predictions of
+    :data:`attnhuman.attention.predictors.PREDICTORS` (a source with attention also gives ``attention_entropy``).
+    """
+
+    gives: tuple[str, ...]
 
     def unavailable(self, here: bool = True) -> list[str]:
         """What is missing to run this source (a checkpoint; with ``here``, room on this machine for its weights),
@@ -71,6 +80,7 @@ class ReleasedSource:
     path: Path
     cache_dir: Path | None = None       # remembers file hashes
     verify: str = "warn"
+    gives = ("attention", "attention_entropy")
 
     def __post_init__(self):
         if self.verify not in VERIFY:

@@ -1,6 +1,6 @@
 """The Natural Stories corpus (``data=natural_stories``; Futrell et al. 2021): 10 stories read word by word in
-self-paced reading by native English readers, published as per-word means (docs/method.md, "Reading times from model
-predictions"). A source of human data (:class:`attnhuman.humans.source.HumanData`) with reading times only.
+self-paced reading by native English readers, published as per-word means
+(docs/method.md, "Reading times from model predictions"). A source of human data (:class:`attnhuman.humans.source.HumanData`) with reading times only.
 
 Texts (:attr:`Corpus.articles`) are the stories in item order; units are their sentences (:func:`sentence_spans`),
 named ``<item>-<sentence>`` (``1-3``: story 1, sentence 3, both 1-based, counting the sentences left out). A sentence
@@ -150,11 +150,12 @@ class NaturalStories:
         return [Path(self.root) / TOKENS, Path(self.root) / WORDINFO]
 
     def missing(self, groups) -> list[str]:
-        """Files that are not there, and requested groups other than the native readers."""
+        """Files that are not there, and requested groups without the native readers (another group beside them,
+        such as L2 in the default groups, is reported by :meth:`cohorts`)."""
         problems = [f"{p}: no such file; put the Natural Stories release's {p.name} there (languageMIT/naturalstories)"
                     " or set data.root to the folder that holds it" for p in self.files if not p.is_file()]
         others = [g for g in groups if g != GROUP]
-        if others:
+        if GROUP not in groups:
             problems.append(f"analysis.groups=[{','.join(groups)}]: Natural Stories has native readers only (group "
                             f"{GROUP}), not {', '.join(others)}; set analysis.groups=[{GROUP}].")
         return problems
@@ -193,8 +194,12 @@ class NaturalStories:
         return self.units[0]
 
     def cohorts(self, corpus: Corpus, groups) -> tuple[dict[str, Cohort], ExclusionReport]:
-        """No saccade cohorts (self-paced reading has no fixations); the sentences left out."""
-        return {}, ExclusionReport(list(self.units[2].entries))
+        """No saccade cohorts (self-paced reading has no fixations); the sentences left out, and requested groups
+        other than the native readers."""
+        report = ExclusionReport(list(self.units[2].entries))
+        for g in (g for g in groups if g != GROUP):
+            report.add(g, "group", g, f"Natural Stories has native readers only (group {GROUP})")
+        return {}, report
 
     def word_measures(self, corpus: Corpus, groups) -> dict[str, WordMeasures]:
         """None: only per-word means are published, no reader's own times."""

@@ -61,6 +61,44 @@ def word_importance_curves(results: dict, title: str) -> plt.Figure:
     return fig
 
 
+def predictive_power_figure(name: str, cv, insample, title: str) -> plt.Figure:
+    """One predictor's predictive power. A per-layer predictor: held-out and in-sample ``DeltaLL`` per layer with
+    their 95% bootstrap bands, the best layer marked. A word-level one: the reading time against the predictor (the
+    words analysed, their mean in 20 quantile bins of the predictor, +-1 SEM) with the least-squares line of the
+    target on the predictor alone, and the ``DeltaLL`` in the title."""
+    fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
+    if cv.best_layer is not None:
+        layers = np.arange(len(cv.delta_ll))
+        for res, label, color in ((cv, "held out", "tab:blue"), (insample, "in-sample", "tab:gray")):
+            ax.plot(layers, res.delta_ll, color=color, label=f"{label}: best layer {int(np.argmax(res.delta_ll))}, "
+                    f"{res.delta_ll.max():.4f}")
+            ax.fill_between(layers, res.low, res.high, color=color, alpha=0.2, linewidth=0)
+        ax.plot(cv.best_layer, cv.delta_ll[cv.best_layer], "o", color="tab:blue")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set(xlabel="layer", ylabel="DeltaLL (nats per word)", title=title)
+        ax.legend(loc="best", fontsize=8)
+    else:
+        x, y = cv.word_predictor, cv.word_target
+        edges = np.unique(np.quantile(x, np.linspace(0, 1, 21)))
+        bins = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
+        count = np.bincount(bins, minlength=len(edges) - 1)
+        keep = count > 1
+        mean_x = np.bincount(bins, x, len(edges) - 1)[keep] / count[keep]
+        mean_y = np.bincount(bins, y, len(edges) - 1)[keep] / count[keep]
+        sd = np.sqrt(np.maximum(np.bincount(bins, y * y, len(edges) - 1)[keep] / count[keep] - mean_y ** 2, 0))
+        ax.errorbar(mean_x, mean_y, yerr=sd / np.sqrt(count[keep]), fmt="o", color="tab:blue", markersize=4,
+                    label=f"{len(x)} words: mean per 20-quantile bin of {name}, +-1 SEM")
+        slope, intercept = np.polyfit(x, y, 1)
+        line = np.linspace(x.min(), x.max(), 2)
+        ax.plot(line, intercept + slope * line, color="tab:red",
+                label=f"least squares: {slope:.2f} ms per unit of {name}")
+        ax.set(xlabel=name, ylabel="reading time (ms)", title=f"{title}\nDeltaLL held out {cv.delta_ll[0]:.4f} "
+               f"[{cv.low[0]:.4f}, {cv.high[0]:.4f}], in-sample {insample.delta_ll[0]:.4f}, r {cv.r[0]:.3f}")
+        ax.legend(loc="best", fontsize=8)
+    ax.grid(alpha=0.3)
+    return fig
+
+
 def importance_strip(res, corpus, group: str) -> plt.Figure:
     """One unit's words with the readers' relative fixation time and the model's importance at its best layer
     (each scaled to sum 1): the unit whose rho is nearest the median among those of 8 to 20 words."""

@@ -17,6 +17,7 @@ from attnhuman.attention.models.checkpoints import DTYPES, Checkpoint, open_chec
 from attnhuman.attention.models.location import Folder
 from attnhuman.attention.models.placement import Placement, gpu_memory_gb, place, ram_gb
 from attnhuman.attention.models.registry import ModelSpec
+from attnhuman.attention.predictors import WordPredictors
 from attnhuman.attention.source import SourceOutput
 from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
@@ -45,6 +46,7 @@ class ModelSource:
     cache_dir: Path | None = None
     checkpoint_cache_dir: Path | None = None
     measure: str = "weights"                  # docs/method.md, "Attention measures"
+    gives = ("attention", "surprisal", "entropy", "attention_entropy")
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -153,7 +155,7 @@ class ModelSource:
                 "trust_remote_code": str(self.remote_code).lower()}
         if tp_size is not None:
             tags["tp_size"] = str(tp_size)
-        return SourceOutput(result.store, tags, metrics)
+        return SourceOutput(result.store, tags, metrics, WordPredictors(result.predictors))
 
 
 @dataclass(frozen=True)
