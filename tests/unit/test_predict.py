@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
-from attnhuman.attention.extraction.extract import extract
+from attnhuman.attention.extraction.extract import extract, text_inputs, text_predictions, unit_logits
 from attnhuman.attention.models.checkpoints import load_tokenizer
 from attnhuman.corpus import Corpus
 from helpers.models import sentencepiece_tokenizer
@@ -76,7 +76,8 @@ def _token_words(text: str, offsets, start: int) -> list[int]:
     return out
 
 
-def _reference(model, tok, sentence: str, prefix: str, bow: bool) -> tuple[list[float], list[float]]:
+def _reference(model, tok, sentence: str, prefix: str, bow: bool, after_text: bool = False):
+    """Each word's (surprisal, entropy) of ``sentence`` read after ``prefix`` (the prefix, or the preceding text)."""
     text, start = (f"{prefix} {sentence}", len(prefix) + 1) if prefix else (sentence, 0)
     enc = tok(text, return_offsets_mapping=True)
     ids = list(enc["input_ids"])
@@ -95,7 +96,7 @@ def _reference(model, tok, sentence: str, prefix: str, bow: bool) -> tuple[list[
     for w in range(len(sentence.split())):
         tokens = [t for t in range(len(ids)) if words[t] == w]
         first, last = tokens[0], tokens[-1]
-        if first == 0 or (bow and w == 0):
+        if first == 0 or (bow and w == 0 and not after_text):
             surprisal.append(math.nan)
             entropy.append(math.nan)
             continue
@@ -121,3 +122,47 @@ def test_surprisal_and_entropy_equal_a_brute_force_reference(tokenizers, family,
         np.testing.assert_allclose(result.predictors["entropy"][at], entropy, rtol=0, atol=1e-5)
     assert np.isnan(result.predictors["surprisal"][corpus.word_offsets[:-1]]).all()     # bow: a unit's first word
     assert np.isfinite(result.predictors["surprisal"][corpus.word_offsets[:-1] + 1]).all()
+
+
+def test_text_context_takes_the_whole_preceding_units_that_fit(tokenizers):
+    tok = tokenizers["smollm2"]
+    corpus = Corpus((("One two.", "Three four five.", "Six seven."), ("Eight nine.",)))
+    lengths = [len(tok(s)["input_ids"]) for s in corpus.sentences]
+    roomy = text_inputs(tok, corpus, "", 1024)
+    assert [text for text, _, _ in roomy] == ["One two.", "One two. Three four five.",
+                                              "One two. Three four five. Six seven.", "Eight nine."]
+    assert [(start, after) for _, start, after in roomy] == [(0, False), (9, True), (26, True), (0, False)]
+    tight = text_inputs(tok, corpus, "Read:", len(tok("Read:")["input_ids"]) + lengths[1] + lengths[2])
+    assert tight[2] == ("Read: Three four five. Six seven.", len("Read: Three four five. "), True)
+    assert tight[1][0] == "Read: One two. Three four five."
+
+
+@pytest.mark.parametrize("family", ["llama", "gemma3_text"])
+def test_text_context_predictions_equal_the_reference_on_the_whole_text(tokenizers, family):
+    tok = tokenizers[TOKENIZERS[family]]
+    model, corpus = _model(family, tok), Corpus(SENTENCES)
+    result = text_predictions(model, tok, corpus, "", 1024, batch_size=2, progress=False)
+    for k, (text, start, after) in enumerate(text_inputs(tok, corpus, "", 1024)):
+        head = text[:start - 1] if start else ""
+        surprisal, entropy = _reference(model, tok, text[start:], head, bow=True, after_text=after)
+        at = slice(corpus.word_offsets[k], corpus.word_offsets[k + 1])
+        np.testing.assert_allclose(result["surprisal"][at], surprisal, rtol=0, atol=1e-5)
+        np.testing.assert_allclose(result["entropy"][at], entropy, rtol=0, atol=1e-5)
+    second = corpus.word_offsets[1]                 # a unit after text: its first word is defined
+    assert np.isfinite(result["surprisal"][second]) and np.isnan(result["surprisal"][0])
+
+
+@pytest.mark.parametrize("family", sorted(ARCHITECTURES))
+def test_the_logits_of_selected_rows_are_the_model_s_own(tokenizers, family):
+    tok = tokenizers[TOKENIZERS[family]]
+    model = _model(family, tok)
+    tok.padding_side = "right"
+    tok.pad_token = tok.pad_token or tok.eos_token
+    enc = tok(["Could humans live on Mars some day?", "Electric currents decrease."], padding=True,
+              return_tensors="pt")
+    with torch.no_grad():
+        full = model(**enc).logits
+        rows = [torch.tensor([0, 3, 5]), torch.tensor([1, 2])]
+        picked = unit_logits(model, dict(enc), rows)
+    for b, r in enumerate(rows):
+        torch.testing.assert_close(picked[b], full[b, r], rtol=0, atol=1e-10)

@@ -135,8 +135,10 @@ def load_reference(path, layer: int, corpus: Corpus):
 
 
 def released_source(*, path, root, verify: str, spec: ModelSpec, prefix: dict, paths: dict,
-                    measure: str = "weights") -> ReleasedSource:
-    """``source=released``: ``path``, else ``<root>/<model>-<size>/<prefix.released_file>``."""
+                    measure: str = "weights", context: dict | None = None) -> ReleasedSource:
+    """``source=released``: ``path``, else ``<root>/<model>-<size>/<prefix.released_file>``; it gives no word
+    predictions, so ``context=text`` is refused."""
+    _unit_context(context, "source=released gives attention, no word predictions to read in context")
     if measure != "weights":
         raise ConfigError(f"measure={measure}: released attention holds the weights only; the other measures need "
                           "the model (source=hf).")
@@ -144,16 +146,24 @@ def released_source(*, path, root, verify: str, spec: ModelSpec, prefix: dict, p
                           verify=str(verify))
 
 
-def imported_source(*, path, spec: ModelSpec, prefix: dict, paths: dict, measure: str = "weights") -> ImportedSource:
+def imported_source(*, path, spec: ModelSpec, prefix: dict, paths: dict, measure: str = "weights",
+                    context: dict | None = None) -> ImportedSource:
     """``source=imported``: word predictions from a table of token log-probabilities (``path``); the model it names
     (``spec``) labels the run. It holds no attention and was computed on the texts alone: another measure or a prefix is
     refused."""
     if measure != "weights":
         raise ConfigError(f"measure={measure}: source=imported holds word predictions, no attention to measure.")
+    _unit_context(context, "source=imported predictions read what the table's model read (GPT-3: each story whole)")
     if prefix["name"] != "none":
         raise ConfigError(f"prefix={prefix['name']}: imported predictions were computed on the texts alone; use "
                           "prefix=none.")
     return ImportedSource(Path(str(path)).expanduser().resolve(), cache_dir=Path(paths["cache"]).expanduser())
+
+
+def _unit_context(context: dict | None, why: str) -> None:
+    """Refuse ``context=text`` for a source whose predictions it cannot change."""
+    if context and context.get("context") != "unit":
+        raise ConfigError(f"context={context.get('context')}: {why}; leave context=unit.")
 
 
 def released_path(path, root, spec: ModelSpec, prefix: dict) -> Path:

@@ -53,6 +53,7 @@ IDENTITY = {
 # What does not: "" holds the top-level keys.
 NOT_IDENTITY = {
     "": ("size", "tuning",               # resolved into the registry entry (the model part of the identity)
+         "context", "max_context",       # what the predictions read: in the attention source's fingerprint
          "rerun", "mlflow", "compare", "paths", "cluster", "hydra"),
     "model": ("name", "family", "stage", "description", "default_size", "sizes",   # the resolved entry stands for them
               "id", "revision"),        # model=hub: the weights are fingerprinted; a stepN revision is training_step
@@ -174,7 +175,9 @@ def job_spec(cfg: DictConfig) -> JobSpec:
     measure = measures.check(str(cfg.measure.name))
     humans = humans_spec(cfg)
     paths = OmegaConf.to_container(cfg.paths, resolve=True)
-    source = build(cfg.source, "source", spec=model, prefix=dataclasses.asdict(prefix), paths=paths, measure=measure)
+    context = {"context": str(cfg.context), "max_context": cfg.max_context}
+    source = build(cfg.source, "source", spec=model, prefix=dataclasses.asdict(prefix), paths=paths, measure=measure,
+                   context=context)
     step = hub.training_step(cfg.model.revision) if "id" in cfg.model else None
     tree = _identity(cfg, model, step)
     tags = {"model": model.model, "size": model.size, "tuning": model.tuning, "prefix": prefix.name,
@@ -348,11 +351,13 @@ def run_name(cfg: DictConfig, model: ModelSpec, score: ScoreOptions) -> str:
     """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<source>`` for attention not extracted by
     transformers here (``released``, ``deepspeed``), ``+<measure>`` for a measure other than the weights, ``+<data>``
     for data other than Reading Brain, ``+sample<N>`` for a sample of its units and ``+<options>`` for score options
-    other than the paper's (``llama-30b-base-none+released+synthetic+cv``, ``smollm2-...-none+norm+geco+sample500``)."""
+    other than the paper's, ``+context_text`` for predictions read after the preceding text
+    (``llama-30b-base-none+released+synthetic+cv``, ``smollm2-...-none+norm+geco+sample500``)."""
     extras = [cfg.source.name] if cfg.source.name != DEFAULT_SOURCE else []
     extras += [cfg.measure.name] if cfg.measure.name != DEFAULT_MEASURE else []
     extras += [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
     extras += [f"sample{cfg.data.sample}"] if cfg.data.get("sample") is not None else []
+    extras += [f"context_{cfg.context}"] if cfg.context != "unit" else []
     extras += [score.suffix] if score.suffix else []
     return f"{model.label}-{cfg.prefix.name}" + "".join(f"+{e}" for e in extras)
 

@@ -139,3 +139,42 @@ class ChunkStore:
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class PredictionCache:
+    """Word predictions of a pass of their own (``context=text``) on disk by key; a file that is unreadable, of
+    another key or corpus, or whose arrays are not those it was written with is reported and recomputed."""
+
+    def __init__(self, folder: Path):
+        self.folder = Path(folder).expanduser()
+
+    def path(self, key: str) -> Path:
+        return self.folder / f"{key}.predictions.npz"
+
+    def load(self, key: str, corpus: Corpus) -> dict[str, np.ndarray] | None:
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                values = {name: z[name] for name in PREDICTED}
+                if str(z["key"]) != key or any(v.shape != (int(corpus.word_offsets[-1]),) for v in values.values()):
+                    raise ValueError("key or corpus mismatch")
+                if identity.of_arrays(values) != str(z["digest"]):
+                    raise ValueError("its arrays were edited since it was written")
+        except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
+            log.warning("Prediction cache file %s is unusable (%s: %s); recomputing it.", path, type(e).__name__, e)
+            path.unlink(missing_ok=True)
+            return None
+        return values
+
+    def save_or_warn(self, key: str, values: dict[str, np.ndarray]) -> None:
+        """Write the predictions (atomically); a folder that cannot be written costs a warning."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            partial = self.path(key).with_suffix(".part.npz")
+            np.savez(partial, key=key, digest=identity.of_arrays(values), **values)
+            partial.replace(self.path(key))
+        except OSError as e:
+            log.warning("Could not write the prediction cache %s (%s): set source.cache_dir to a writable folder "
+                        "to keep it.", self.path(key), e)

@@ -171,6 +171,72 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                       earlier_s + time.perf_counter() - start)
 
 
+def text_inputs(tokenizer, corpus: Corpus, prefix: str, max_context: int) -> list[tuple[str, int, bool]]:
+    """Per unit, for ``context=text``: the text the model reads (the prefix, then as many whole preceding units of its
+    article as fit with it in ``max_context`` tokens, then the unit), where the unit starts, and whether text precedes
+    it. Token counts are those of each unit tokenized alone (special tokens included: an overestimate)."""
+    lengths = [len(ids) for ids in tokenizer(list(corpus.sentences))["input_ids"]]
+    budget_all = max_context - (len(tokenizer(prefix)["input_ids"]) if prefix else 0)
+    first_of = np.concatenate([[0], np.cumsum(corpus.sentences_per_article)])[corpus.article_of]
+    out = []
+    for k, sentence in enumerate(corpus.sentences):
+        start, budget = k, budget_all - lengths[k]
+        while start > first_of[k] and lengths[start - 1] <= budget:
+            budget -= lengths[start - 1]
+            start -= 1
+        head = " ".join(x for x in (prefix, *corpus.sentences[start:k]) if x)
+        out.append((f"{head} {sentence}" if head else sentence, len(head) + 1 if head else 0, start < k))
+    return out
+
+
+def unit_logits(model, inputs: dict[str, torch.Tensor], rows: list[torch.Tensor]) -> list[torch.Tensor]:
+    """The logits ``(len(rows[b]), vocab)`` of sequence ``b`` at ``rows[b]`` only: the body's last hidden states
+    (final norm included) through the output embedding (and Gemma's soft cap), as the model's own head computes them;
+    a long text's other rows never meet the vocabulary."""
+    hidden = model.base_model(**inputs).last_hidden_state
+    head, cap = model.get_output_embeddings(), getattr(model.config, "final_logit_softcapping", None)
+    out = []
+    for b, r in enumerate(rows):
+        logits = head(hidden[b, r.to(hidden.device)])
+        out.append(torch.tanh(logits / cap) * cap if cap else logits)
+    return out
+
+
+def text_predictions(model, tokenizer, corpus: Corpus, prefix: str = "", max_context: int = 1024,
+                     batch_size: int = 8, progress: bool = True) -> dict[str, np.ndarray]:
+    """Each word's surprisal and entropy with ``context=text`` (:func:`text_inputs`): a pass of its own, logits only;
+    ``{"surprisal", "entropy"}`` -> ``(n_words,)``."""
+    inputs = text_inputs(tokenizer, corpus, prefix, max_context)
+    texts = [text for text, _, _ in inputs]
+    check_context(model.config, tokenizer, texts, corpus)
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    out = {name: np.full(int(corpus.word_offsets[-1]), np.nan) for name in PREDICTED}
+    starts = None
+    device = next(model.parameters()).device
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    with torch.inference_mode(), tqdm(total=len(texts), desc="units in their text", disable=not progress) as bar:
+        for first in range(0, len(order), batch_size):
+            batch = order[first:first + batch_size]
+            enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
+            offsets = enc.pop("offset_mapping").numpy()
+            real = enc["attention_mask"].sum(dim=1).tolist()
+            words = [token_words(texts[k], offsets[b, :real[b]], inputs[k][1]) for b, k in enumerate(batch)]
+            low = [max(int(np.flatnonzero(w >= 0)[0]) - 1, 0) for w in words]       # the unit's rows, and one before
+            logits = unit_logits(model, {k: v.to(device) for k, v in enc.items()},
+                                 [torch.arange(lo, n) for lo, n in zip(low, real)])
+            if starts is None and has_word_starts(tokenizer):
+                starts = word_starts(tokenizer, logits[0].shape[-1])
+            for b, k in enumerate(batch):
+                at = slice(corpus.word_offsets[k], corpus.word_offsets[k + 1])
+                out["surprisal"][at], out["entropy"][at] = word_predictions(
+                    logits[b], enc["input_ids"][b, low[b]:real[b]].to(device), words[b][low[b]:], len(corpus.words[k]),
+                    starts, inputs[k][2])
+            bar.update(len(batch))
+    return out
+
+
 def _cells(corpus: Corpus, sentences: np.ndarray) -> np.ndarray:
     """The cell indices of ``sentences``, sentence after sentence."""
     return np.concatenate([np.arange(corpus.offsets[k], corpus.offsets[k + 1]) for k in sentences])

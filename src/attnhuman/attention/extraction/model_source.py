@@ -9,8 +9,8 @@ from functools import cached_property
 from pathlib import Path
 
 from attnhuman.attention.extraction import measures, sharding
-from attnhuman.attention.extraction.cache import ChunkStore, ExtractionCache, cache_key
-from attnhuman.attention.extraction.extract import extract, peak_rss_mb
+from attnhuman.attention.extraction.cache import ChunkStore, ExtractionCache, PredictionCache, cache_key
+from attnhuman.attention.extraction.extract import extract, peak_rss_mb, text_predictions
 from attnhuman.attention.extraction.measures import PROBABILITIES
 from attnhuman.attention.models import routes
 from attnhuman.attention.models.checkpoints import DTYPES, Checkpoint, open_checkpoint
@@ -23,6 +23,7 @@ from attnhuman.corpus import Corpus
 from attnhuman.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+CONTEXTS = ("unit", "text")
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,8 @@ class ModelSource:
     cache_dir: Path | None = None
     checkpoint_cache_dir: Path | None = None
     measure: str = "weights"                  # docs/method.md, "Attention measures"
+    context: str = "unit"                     # what the word predictions read: the unit alone, or after its text
+    max_context: int = 1024                   # context=text: tokens of preceding units and the unit, at most
     gives = ("attention", "surprisal", "entropy", "attention_entropy")
 
     def __post_init__(self):
@@ -56,6 +59,11 @@ class ModelSource:
         measures.check(self.measure)
         if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
             raise ConfigError(f"source.chunk_size={self.chunk_size!r}: a positive number of sentences saved at once")
+        if self.context not in CONTEXTS:
+            raise ConfigError(f"context={self.context!r}: choose unit (each unit read alone) or text (after the "
+                              "preceding units of its text, for the word predictions).")
+        if isinstance(self.max_context, bool) or not isinstance(self.max_context, int) or self.max_context < 16:
+            raise ConfigError(f"max_context={self.max_context!r}: a number of tokens, 16 or more.")
 
     @cached_property
     def checkpoint(self) -> Checkpoint:
@@ -109,7 +117,8 @@ class ModelSource:
         """What the attention will be: the extraction cache key (weights' contents, tokenizer, prefix, dtype, code)
         without the corpus, which the data's fingerprint covers."""
         c = self.checkpoint
-        return "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None, self.measure)
+        key = "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None, self.measure)
+        return key + (f";context=text,{self.max_context}" if self.context == "text" else "")
 
     def _tp_size(self) -> int | None:
         return None
@@ -126,7 +135,7 @@ class ModelSource:
         start = time.perf_counter()
         checkpoint = self.checkpoint
         key = cache_key(checkpoint.identity, checkpoint.tokenizer, self.prefix, self.dtype, corpus, self.measure)
-        cache = ExtractionCache(self.cache_dir, self.measure in PROBABILITIES)
+        cache, model = ExtractionCache(self.cache_dir, self.measure in PROBABILITIES), None
         result = cache.load(key, corpus) if self.cache and sharding.is_main() else None
         if sharding.broadcast(result is not None):
             if result is None:          # rank 0 has it cached: nothing for this rank to do
@@ -146,6 +155,9 @@ class ModelSource:
             result.store.attention = attention
             if self.cache and cache.save_or_warn(key, result) is not None and chunks is not None:
                 chunks.clear()
+        predictions = result.predictors
+        if self.context == "text":
+            predictions = self._text_predictions(corpus, key, model)
         n_tokens = int(result.n_tokens.sum())
         metrics = {"ntp_loss": result.ntp_loss, "ntp_loss_per_len": result.ntp_loss_per_len,
                    "extract_s": result.extract_s, "tokens_per_s": n_tokens / result.extract_s, "load_s": load_s,
@@ -155,7 +167,22 @@ class ModelSource:
                 "trust_remote_code": str(self.remote_code).lower()}
         if tp_size is not None:
             tags["tp_size"] = str(tp_size)
-        return SourceOutput(result.store, tags, metrics, WordPredictors(result.predictors))
+        tags["context"] = self.context if self.context == "unit" else f"text (at most {self.max_context} tokens)"
+        return SourceOutput(result.store, tags, metrics, WordPredictors(predictions))
+
+    def _text_predictions(self, corpus: Corpus, key: str, model) -> dict:
+        """The word predictions with ``context=text``: cached by the extraction's key and ``max_context``, else a pass
+        of their own (the model loaded if the attention came from the cache)."""
+        cache = PredictionCache(self.cache_dir)
+        key = f"{key}-text{self.max_context}"
+        values = cache.load(key, corpus) if self.cache and sharding.is_main() else None
+        if values is None:
+            model = model if model is not None else self.checkpoint.load(self.dtype, self.placement.device_map)
+            values = text_predictions(model, self.checkpoint.tokenizer, corpus, self.prefix, self.max_context,
+                                      self.batch_size, self.progress and sharding.is_main())
+            if self.cache:
+                cache.save_or_warn(key, values)
+        return values
 
 
 @dataclass(frozen=True)
@@ -172,6 +199,9 @@ class DeepSpeedSource(ModelSource):
         if self.measure != "weights":
             raise ConfigError(f"measure={self.measure} runs with source=hf (one process; source.device_map=auto "
                               "shards a large model over GPUs): source=deepspeed extracts the weights only.")
+        if self.context != "unit":
+            raise ConfigError("context=text runs with source=hf (source.device_map=auto shards a large model over "
+                              "GPUs): source=deepspeed reads each unit alone.")
 
     def _tp_size(self) -> int:
         return sharding.init(self.tp_size)

@@ -34,12 +34,13 @@ def has_word_starts(tokenizer) -> bool:
 
 
 def word_predictions(logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray, n_words: int,
-                     starts: torch.Tensor | None) -> tuple[np.ndarray, np.ndarray]:
+                     starts: torch.Tensor | None, after_text: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """``(surprisal, entropy)``, each ``(n_words,)`` float64, of one sequence.
 
     ``logits`` ``(T, vocab)`` and ``ids`` ``(T,)`` of its real tokens; ``words`` ``(T,)`` the word of each token (-1:
-    none, e.g. BOS or a prefix); ``starts``: :func:`word_starts` for the correction, None for plain ``S(w)``. NaN
-    where undefined: a word whose first token is the sequence's first, and with ``bow`` the unit's first word.
+    none, e.g. BOS, a prefix or the preceding text); ``starts``: :func:`word_starts` for the correction, None for
+    plain ``S(w)``. NaN where undefined: a word whose first token is the sequence's first, and with ``bow`` the unit's
+    first word unless the unit is read ``after_text`` (``context=text``: the preceding units of its text).
     """
     logp = torch.log_softmax(logits.double(), dim=-1)                          # (T, V)
     token = torch.full((len(ids),), float("nan"), dtype=torch.float64, device=logp.device)
@@ -56,6 +57,6 @@ def word_predictions(logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray,
     if starts is not None:
         log_b = torch.logsumexp(logp[:, starts.to(logp.device)], dim=-1)      # (T,) log B at each context
         surprisal = surprisal - log_b[torch.from_numpy(last).to(logp.device)] + log_b[before]
-        defined[0] = False
+        defined[0] = defined[0] and after_text
     nan = torch.tensor(float("nan"), dtype=torch.float64, device=logp.device)
     return (torch.where(defined, surprisal, nan).cpu().numpy(), torch.where(defined, entropy, nan).cpu().numpy())
