@@ -166,3 +166,35 @@ def test_the_logits_of_selected_rows_are_the_model_s_own(tokenizers, family):
         picked = unit_logits(model, dict(enc), rows)
     for b, r in enumerate(rows):
         torch.testing.assert_close(picked[b], full[b, r], rtol=0, atol=1e-10)
+
+
+@pytest.mark.parametrize("family", sorted(ARCHITECTURES))
+def test_the_logit_lens_equals_each_layer_through_the_final_norm_and_its_last_layer_the_model(tokenizers, family):
+    tok = tokenizers[TOKENIZERS[family]]
+    model, corpus = _model(family, tok), Corpus(SENTENCES)
+    result = extract(model, tok, corpus, "", batch_size=2, progress=False, lens=True)
+    lens = result.predictors["lens"]
+    assert lens.shape == (model.config.num_hidden_layers, int(corpus.word_offsets[-1]))
+    np.testing.assert_allclose(lens[-1], result.predictors["surprisal"], rtol=0, atol=1e-8)
+    norm = model.base_model.norm if family != "gpt2" else model.base_model.ln_f
+    cap = getattr(model.config, "final_logit_softcapping", None)
+    for k, sentence in enumerate(corpus.sentences):
+        enc = tok(sentence, return_offsets_mapping=True)
+        ids = list(enc["input_ids"])
+        with torch.no_grad():
+            hidden = model(torch.tensor([ids]), output_hidden_states=True).hidden_states
+        words = _token_words(sentence, enc["offset_mapping"], 0)
+        starts = sorted({v for v in range(len(tok)) if tok.convert_ids_to_tokens(v).startswith(("Ġ", "▁"))
+                         or tok.decode([v])[:1].isspace()} | {tok.eos_token_id})
+        for layer in range(model.config.num_hidden_layers - 1):         # the last: the model's own, checked above
+            with torch.no_grad():
+                logits = model.get_output_embeddings()(norm(hidden[layer + 1][0])).double()
+            if cap:
+                logits = torch.tanh(logits / cap) * cap
+            logp = torch.log_softmax(logits, -1).numpy()
+            for w in range(1, len(sentence.split())):
+                tokens = [t for t in range(len(ids)) if words[t] == w]
+                f, last = tokens[0], tokens[-1]
+                expected = (sum(-logp[t - 1, ids[t]] for t in tokens) - np.log(np.exp(logp[last, starts]).sum())
+                            + np.log(np.exp(logp[f - 1, starts]).sum()))
+                assert lens[layer, corpus.word_offsets[k] + w] == pytest.approx(expected, abs=1e-5)

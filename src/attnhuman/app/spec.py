@@ -175,7 +175,9 @@ def job_spec(cfg: DictConfig) -> JobSpec:
     measure = measures.check(str(cfg.measure.name))
     humans = humans_spec(cfg)
     paths = OmegaConf.to_container(cfg.paths, resolve=True)
-    context = {"context": str(cfg.context), "max_context": cfg.max_context}
+    asked = cfg.predictive.predictors
+    context = {"context": str(cfg.context), "max_context": cfg.max_context,
+               "lens": not isinstance(asked, str) and "lens" in list(asked)}
     source = build(cfg.source, "source", spec=model, prefix=dataclasses.asdict(prefix), paths=paths, measure=measure,
                    context=context)
     step = hub.training_step(cfg.model.revision) if "id" in cfg.model else None

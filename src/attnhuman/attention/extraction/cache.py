@@ -22,16 +22,19 @@ EXTRACTION_CODE = ("corpus.py", "attention/store.py", "attention/extraction", "a
 
 
 def cache_key(weights: str, tokenizer, prefix: str, dtype: str, corpus: Corpus | None,
-              measure: str = "weights") -> str:
-    """The weights' identity, tokenizer, prefix, dtype, corpus (None: left out), measure and extraction code."""
+              measure: str = "weights", lens: bool = False) -> str:
+    """The weights' identity, tokenizer, prefix, dtype, corpus (None: left out), measure, whether the logit lens is
+    kept, and the extraction code."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     tok = backend.to_str() if backend is not None else json.dumps(tokenizer.get_vocab(), sort_keys=True)
     text = identity.of_bytes("\n".join(corpus.sentences).encode()) if corpus is not None else None
     parts = [weights, identity.of_bytes(tok.encode()), prefix, dtype, text, measure, identity.of_code(*EXTRACTION_CODE)]
+    parts += ["lens"] if lens else []
     return identity.of_value(parts)[:24]
 
 
 ARRAYS = ("attention", "n_words", "sentences_per_article", "nll", "n_tokens", *PREDICTED)
+OPTIONAL = ("lens",)            # kept when the extraction computed it
 
 
 class ExtractionCache:
@@ -54,10 +57,12 @@ class ExtractionCache:
             with np.load(path, allow_pickle=False) as z:
                 if str(z["key"]) != key or not np.array_equal(z["n_words"], corpus.n_words):
                     raise ValueError("key or corpus mismatch")
-                if identity.of_arrays({name: z[name] for name in ARRAYS}) != str(z["digest"]):
+                names = [*ARRAYS, *(name for name in OPTIONAL if name in z.files)]
+                if identity.of_arrays({name: z[name] for name in names}) != str(z["digest"]):
                     raise ValueError("its arrays were edited since it was written")
                 store = AttentionStore(z["attention"], z["n_words"], z["sentences_per_article"])
-                extraction = Extraction(store, z["nll"], z["n_tokens"], {name: z[name] for name in PREDICTED},
+                predictors = {name: z[name] for name in (*PREDICTED, *OPTIONAL) if name in z.files}
+                extraction = Extraction(store, z["nll"], z["n_tokens"], predictors,
                                         json.loads(str(z["alignment"])), float(z["extract_s"]), cached=True)
             validate(store, corpus, str(path), self.probabilities)
         except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError) as e:
@@ -102,7 +107,7 @@ class ChunkStore:
                 with np.load(path, allow_pickle=False) as z:
                     chunk = Chunk(z["sentences"], z["attention"], z["nll"], z["n_tokens"],
                                   AlignmentStats(**json.loads(str(z["alignment"]))), float(z["seconds"]),
-                                  {name: z[name] for name in PREDICTED})
+                                  {name: z[name] for name in (*PREDICTED, *OPTIONAL) if name in z.files})
                     if str(z["key"]) != self.key:
                         raise ValueError("another extraction's chunk")
                 sentences = chunk.sentences
@@ -157,8 +162,8 @@ class PredictionCache:
             return None
         try:
             with np.load(path, allow_pickle=False) as z:
-                values = {name: z[name] for name in PREDICTED}
-                if str(z["key"]) != key or any(v.shape != (int(corpus.word_offsets[-1]),) for v in values.values()):
+                values = {name: z[name] for name in (*PREDICTED, *OPTIONAL) if name in z.files}
+                if str(z["key"]) != key or any(v.shape[-1] != int(corpus.word_offsets[-1]) for v in values.values()):
                     raise ValueError("key or corpus mismatch")
                 if identity.of_arrays(values) != str(z["digest"]):
                     raise ValueError("its arrays were edited since it was written")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import resource
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -23,7 +24,13 @@ from tqdm.auto import tqdm
 
 from attnhuman.attention.extraction.align import AlignmentStats, merge_matrix, token_words
 from attnhuman.attention.extraction.measures.dispatch import token_scores
-from attnhuman.attention.extraction.predict import has_word_starts, word_predictions, word_starts
+from attnhuman.attention.extraction.predict import (
+    LayerOutputs,
+    has_word_starts,
+    lens_surprisal,
+    word_predictions,
+    word_starts,
+)
 from attnhuman.attention.store import AttentionStore
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
@@ -87,13 +94,15 @@ def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
 
 def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int = 8,
             progress: bool = True, chunks: Chunks | None = None, chunk_size: int = 256,
-            measure: str = "weights") -> Extraction:
+            measure: str = "weights", lens: bool = False) -> Extraction:
     """Every layer and head of word attention, ``(layers, heads, cells)`` float32, plus NTP loss and each word's
     surprisal and entropy (:mod:`attnhuman.attention.extraction.predict`; with the beginning-of-word correction when
     the tokenizer's word-initial tokens carry the space).
 
     ``heads`` are the heads the model returns: all of them, or a tensor-parallel shard's own. ``measure``
     (docs/method.md, "Attention measures") says what the token-level scores merged into words are: the weights by default.
+    ``lens``: also each layer's surprisal through the logit lens (``predictors["lens"]``, ``(layers, n_words)``), from
+    the blocks' outputs of the same forward pass.
     """
     texts, span_start = model_inputs(corpus, prefix)
     check_context(model.config, tokenizer, texts, corpus)
@@ -104,6 +113,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     nll = np.zeros(len(corpus))
     n_tokens = np.zeros(len(corpus), dtype=np.int64)
     predicted_words = {name: np.full(int(corpus.word_offsets[-1]), np.nan) for name in PREDICTED}
+    if lens:
+        predicted_words["lens"] = np.full((model.config.num_hidden_layers, int(corpus.word_offsets[-1])), np.nan)
     bow, starts = has_word_starts(tokenizer), None
     stats = AlignmentStats()
     done, earlier_s = np.zeros(len(corpus), dtype=bool), 0.0
@@ -113,8 +124,8 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                                  dtype=np.float32)
         attention[:, :, _cells(corpus, chunk.sentences)] = chunk.attention
         nll[chunk.sentences], n_tokens[chunk.sentences] = chunk.nll, chunk.n_tokens
-        for name in PREDICTED:
-            predicted_words[name][_words(corpus, chunk.sentences)] = chunk.predictors[name]
+        for name, values in predicted_words.items():
+            values[..., _words(corpus, chunk.sentences)] = chunk.predictors[name]
         stats.merge(chunk.alignment)
         done[chunk.sentences] = True
         earlier_s += chunk.seconds
@@ -122,12 +133,15 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     order = np.array([k for k in np.argsort([len(t) for t in texts], kind="stable") if not done[k]], dtype=np.int64)
     start, unsaved, part = time.perf_counter(), [], AlignmentStats()     # similar lengths share a batch
     saved_at = start
-    with torch.inference_mode(), tqdm(total=len(texts), initial=int(done.sum()), desc="sentences",
-                                      disable=not progress) as bar:
+    layer_outputs = LayerOutputs(model) if lens else nullcontext()
+    with torch.inference_mode(), layer_outputs, tqdm(total=len(texts), initial=int(done.sum()), desc="sentences",
+                                                     disable=not progress) as bar:
         for first in range(0, len(order), batch_size):
             batch = order[first:first + batch_size]
             enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
             offsets = enc.pop("offset_mapping").numpy()
+            if lens:
+                layer_outputs.reset()
             layers, logits = token_scores(measure, model, {k: v.to(device) for k, v in enc.items()})
             if attention is None:
                 attention = np.zeros((len(layers), layers[0].shape[1], corpus.n_cells), dtype=np.float32)
@@ -151,9 +165,13 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                 rows_logits = logits[b, torch.from_numpy(predicted - 1).to(device)].float()   # only needed rows
                 token_nll = torch.logsumexp(rows_logits, -1) - rows_logits.gather(-1, ids[:, None])[:, 0]
                 nll[k] = float(token_nll.mean())
-                at = slice(corpus.word_offsets[k], corpus.word_offsets[k + 1])
+                at, low = slice(corpus.word_offsets[k], corpus.word_offsets[k + 1]), max(int(span[0]) - 1, 0)
+                ids = enc["input_ids"][b, low:real].to(device)
                 predicted_words["surprisal"][at], predicted_words["entropy"][at] = word_predictions(
-                    logits[b, :real], enc["input_ids"][b, :real].to(device), words, len(text_words), starts)
+                    logits[b, low:real], ids, words[low:], len(text_words), starts)
+                if lens:
+                    predicted_words["lens"][:, at] = lens_surprisal(
+                        layer_outputs.logits(b, torch.arange(low, real)), ids, words[low:], len(text_words), starts)
                 n_tokens[k] = len(span)
                 stats.add(words[span], text_words)
                 part.add(words[span], text_words)
@@ -164,7 +182,7 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
                 now = time.perf_counter()
                 chunks.save(Chunk(sentences, attention[:, :, _cells(corpus, sentences)], nll[sentences],
                                   n_tokens[sentences], part, now - saved_at,
-                                  {name: a[_words(corpus, sentences)] for name, a in predicted_words.items()}))
+                                  {name: a[..., _words(corpus, sentences)] for name, a in predicted_words.items()}))
                 unsaved, part, saved_at = [], AlignmentStats(), now
     store = AttentionStore(attention, corpus.n_words.copy(), corpus.sentences_per_article.copy())
     return Extraction(store, nll, n_tokens, predicted_words, stats.as_metrics(),
@@ -203,9 +221,9 @@ def unit_logits(model, inputs: dict[str, torch.Tensor], rows: list[torch.Tensor]
 
 
 def text_predictions(model, tokenizer, corpus: Corpus, prefix: str = "", max_context: int = 1024,
-                     batch_size: int = 8, progress: bool = True) -> dict[str, np.ndarray]:
+                     batch_size: int = 8, progress: bool = True, lens: bool = False) -> dict[str, np.ndarray]:
     """Each word's surprisal and entropy with ``context=text`` (:func:`text_inputs`): a pass of its own, logits only;
-    ``{"surprisal", "entropy"}`` -> ``(n_words,)``."""
+    ``{"surprisal", "entropy"}`` -> ``(n_words,)``, and with ``lens`` ``"lens"`` -> ``(layers, n_words)``."""
     inputs = text_inputs(tokenizer, corpus, prefix, max_context)
     texts = [text for text, _, _ in inputs]
     check_context(model.config, tokenizer, texts, corpus)
@@ -213,10 +231,14 @@ def text_predictions(model, tokenizer, corpus: Corpus, prefix: str = "", max_con
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     out = {name: np.full(int(corpus.word_offsets[-1]), np.nan) for name in PREDICTED}
+    if lens:
+        out["lens"] = np.full((model.config.num_hidden_layers, int(corpus.word_offsets[-1])), np.nan)
     starts = None
     device = next(model.parameters()).device
     order = np.argsort([len(t) for t in texts], kind="stable")
-    with torch.inference_mode(), tqdm(total=len(texts), desc="units in their text", disable=not progress) as bar:
+    layer_outputs = LayerOutputs(model) if lens else nullcontext()
+    with torch.inference_mode(), layer_outputs, tqdm(total=len(texts), desc="units in their text",
+                                                     disable=not progress) as bar:
         for first in range(0, len(order), batch_size):
             batch = order[first:first + batch_size]
             enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
@@ -224,15 +246,20 @@ def text_predictions(model, tokenizer, corpus: Corpus, prefix: str = "", max_con
             real = enc["attention_mask"].sum(dim=1).tolist()
             words = [token_words(texts[k], offsets[b, :real[b]], inputs[k][1]) for b, k in enumerate(batch)]
             low = [max(int(np.flatnonzero(w >= 0)[0]) - 1, 0) for w in words]       # the unit's rows, and one before
+            if lens:
+                layer_outputs.reset()
             logits = unit_logits(model, {k: v.to(device) for k, v in enc.items()},
                                  [torch.arange(lo, n) for lo, n in zip(low, real)])
             if starts is None and has_word_starts(tokenizer):
                 starts = word_starts(tokenizer, logits[0].shape[-1])
             for b, k in enumerate(batch):
                 at = slice(corpus.word_offsets[k], corpus.word_offsets[k + 1])
+                ids = enc["input_ids"][b, low[b]:real[b]].to(device)
                 out["surprisal"][at], out["entropy"][at] = word_predictions(
-                    logits[b], enc["input_ids"][b, low[b]:real[b]].to(device), words[b][low[b]:], len(corpus.words[k]),
-                    starts, inputs[k][2])
+                    logits[b], ids, words[b][low[b]:], len(corpus.words[k]), starts, inputs[k][2])
+                if lens:
+                    out["lens"][:, at] = lens_surprisal(layer_outputs.logits(b, torch.arange(low[b], real[b])), ids,
+                                                        words[b][low[b]:], len(corpus.words[k]), starts, inputs[k][2])
             bar.update(len(batch))
     return out
 

@@ -49,7 +49,8 @@ class ModelSource:
     measure: str = "weights"                  # docs/method.md, "Attention measures"
     context: str = "unit"                     # what the word predictions read: the unit alone, or after its text
     max_context: int = 1024                   # context=text: tokens of preceding units and the unit, at most
-    gives = ("attention", "surprisal", "entropy", "attention_entropy")
+    lens: bool = False                        # also each layer's surprisal through the logit lens
+    gives = ("attention", "surprisal", "entropy", "lens", "attention_entropy")
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
@@ -117,7 +118,7 @@ class ModelSource:
         """What the attention will be: the extraction cache key (weights' contents, tokenizer, prefix, dtype, code)
         without the corpus, which the data's fingerprint covers."""
         c = self.checkpoint
-        key = "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None, self.measure)
+        key = "model:" + cache_key(c.identity, c.tokenizer, self.prefix, self.dtype, None, self.measure, self.lens)
         return key + (f";context=text,{self.max_context}" if self.context == "text" else "")
 
     def _tp_size(self) -> int | None:
@@ -134,7 +135,8 @@ class ModelSource:
         spec, tp_size = self.spec, self._tp_size()
         start = time.perf_counter()
         checkpoint = self.checkpoint
-        key = cache_key(checkpoint.identity, checkpoint.tokenizer, self.prefix, self.dtype, corpus, self.measure)
+        key = cache_key(checkpoint.identity, checkpoint.tokenizer, self.prefix, self.dtype, corpus, self.measure,
+                        self.lens)
         cache, model = ExtractionCache(self.cache_dir, self.measure in PROBABILITIES), None
         result = cache.load(key, corpus) if self.cache and sharding.is_main() else None
         if sharding.broadcast(result is not None):
@@ -148,7 +150,7 @@ class ModelSource:
             load_s = time.perf_counter() - start
             chunks = ChunkStore(self.cache_dir, key, corpus) if self.cache and tp_size is None else None
             result = extract(model, checkpoint.tokenizer, corpus, self.prefix, self.batch_size,
-                             self.progress and sharding.is_main(), chunks, self.chunk_size, self.measure)
+                             self.progress and sharding.is_main(), chunks, self.chunk_size, self.measure, self.lens)
             attention = sharding.gather_heads(result.store.attention) if tp_size is not None else result.store.attention
             if attention is None:
                 return SourceOutput(None)
@@ -179,7 +181,7 @@ class ModelSource:
         if values is None:
             model = model if model is not None else self.checkpoint.load(self.dtype, self.placement.device_map)
             values = text_predictions(model, self.checkpoint.tokenizer, corpus, self.prefix, self.max_context,
-                                      self.batch_size, self.progress and sharding.is_main())
+                                      self.batch_size, self.progress and sharding.is_main(), self.lens)
             if self.cache:
                 cache.save_or_warn(key, values)
         return values
@@ -199,6 +201,9 @@ class DeepSpeedSource(ModelSource):
         if self.measure != "weights":
             raise ConfigError(f"measure={self.measure} runs with source=hf (one process; source.device_map=auto "
                               "shards a large model over GPUs): source=deepspeed extracts the weights only.")
+        if self.lens:
+            raise ConfigError("predictive.predictors with lens runs with source=hf (source.device_map=auto shards a "
+                              "large model over GPUs): source=deepspeed keeps no layer outputs.")
         if self.context != "unit":
             raise ConfigError("context=text runs with source=hf (source.device_map=auto shards a large model over "
                               "GPUs): source=deepspeed reads each unit alone.")

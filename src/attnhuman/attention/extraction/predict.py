@@ -12,6 +12,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from attnhuman.errors import DataError
+
 WORD_START_MARKERS = ("Ġ", "▁")       # byte-level BPE, SentencePiece
 
 
@@ -60,3 +62,57 @@ def word_predictions(logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray,
         defined[0] = defined[0] and after_text
     nan = torch.tensor(float("nan"), dtype=torch.float64, device=logp.device)
     return (torch.where(defined, surprisal, nan).cpu().numpy(), torch.where(defined, entropy, nan).cpu().numpy())
+
+
+def lens_parts(model) -> tuple[list, torch.nn.Module]:
+    """The decoder blocks and the final norm of a causal LM (llama, gemma3: ``layers`` and ``norm``; gpt2: ``h`` and
+    ``ln_f``); DataError for another architecture."""
+    base = model.base_model
+    blocks = getattr(base, "layers", None) or getattr(base, "h", None)
+    norm = getattr(base, "norm", None) or getattr(base, "ln_f", None)
+    if blocks is None or norm is None:
+        raise DataError(f"predictive.predictors=[lens]: the logit lens reads decoder blocks and a final norm "
+                        f"(llama, gpt2 and gemma3 families); this model is "
+                        f"{getattr(model.config, 'model_type', type(model).__name__)}. Leave lens out.")
+    return list(blocks), norm
+
+
+class LayerOutputs:
+    """Each decoder block's output hidden states ``(B, T, hidden)`` of the forward pass run inside the ``with``
+    block (hooks, removed on exit): the logit lens's input, from the pass that gives the attention."""
+
+    def __init__(self, model):
+        self.blocks, self.norm = lens_parts(model)
+        self.head = model.get_output_embeddings()
+        self.cap = getattr(model.config, "final_logit_softcapping", None)
+        self.outputs: list[torch.Tensor | None] = [None] * len(self.blocks)
+
+    def __enter__(self) -> "LayerOutputs":
+        def keep(layer):
+            def hook(module, args, out):
+                if self.outputs[layer] is None:         # the first pass of a batch (a measure may run more)
+                    self.outputs[layer] = (out[0] if isinstance(out, tuple) else out).detach()
+            return hook
+        self.handles = [b.register_forward_hook(keep(layer)) for layer, b in enumerate(self.blocks)]
+        return self
+
+    def reset(self) -> None:
+        """Forget the last batch's outputs."""
+        self.outputs = [None] * len(self.blocks)
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def logits(self, b: int, rows: torch.Tensor) -> torch.Tensor:
+        """``(layers, len(rows), vocab)``: the head on the final norm of every block's output at ``rows`` of
+        sequence ``b`` (the last layer's are the model's own logits)."""
+        hidden = torch.stack([h[b, rows.to(h.device)] for h in self.outputs])
+        logits = self.head(self.norm(hidden))
+        return torch.tanh(logits / self.cap) * self.cap if self.cap else logits
+
+
+def lens_surprisal(lens_logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray, n_words: int,
+                   starts: torch.Tensor | None, after_text: bool = False) -> np.ndarray:
+    """``(layers, n_words)``: :func:`word_predictions`'s surprisal from each layer's logits ``(layers, T, vocab)``."""
+    return np.stack([word_predictions(layer, ids, words, n_words, starts, after_text)[0] for layer in lens_logits])
