@@ -54,14 +54,15 @@ def reading_brain(*, root, cache_dir, download: bool, verify: str, subjects: str
 
 
 def word_measures(*, path, columns: dict, group: str = "L1", subject_pattern: str = r"^([^-_.]+)",
-                  sample: int | None = None, sample_seed: int = 0) -> ReadingTables:
+                  sample: int | None = None, sample_seed: int = 0, times: dict | None = None) -> ReadingTables:
     """``data=word_measures`` (and ``data=geco``): word tables named by ``path`` with the ``columns`` given."""
     return ReadingTables(table_paths(path), dict(columns), group=group, subject_pattern=subject_pattern,
-                         sample=sample, sample_seed=sample_seed)
+                         sample=sample, sample_seed=sample_seed, times=dict(times) if times else None)
 
 
 def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict, fixation_columns: dict,
-            group: str = "L1", sample: int | None = None, sample_seed: int = 0) -> ReadingTables:
+            group: str = "L1", sample: int | None = None, sample_seed: int = 0,
+            times: dict | None = None) -> ReadingTables:
     """``data=eyelink``: a folder with Data Viewer's interest-area report (words, word measures) and fixation
     report (saccades); ``fixation_report: null`` reads word measures alone."""
     if not path:
@@ -70,7 +71,8 @@ def eyelink(*, path, ia_report: str, fixation_report: str | None, columns: dict,
     folder = Path(str(path)).expanduser()
     return ReadingTables([folder / ia_report], dict(columns), group=group,
                          fixations=folder / fixation_report if fixation_report else None,
-                         fixation_columns=dict(fixation_columns), sample=sample, sample_seed=sample_seed)
+                         fixation_columns=dict(fixation_columns), sample=sample, sample_seed=sample_seed,
+                         times=dict(times) if times else None)
 
 
 def natural_stories(*, root) -> NaturalStories:

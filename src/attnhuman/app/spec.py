@@ -45,7 +45,7 @@ IDENTITY = {
     "prefix": ("name", "text"),
     "measure": ("name",),
     "data": ("name", "subjects", "exclude_subjects", "corpus", "synthetic", "columns", "fixation_columns", "group",
-             "subject_pattern", "sample", "sample_seed"),
+             "subject_pattern", "sample", "sample_seed", "times"),
     "source": ("name", "dtype", "seed"),
     "analysis": (*(f.name for f in dataclasses.fields(ScoreOptions)), "groups", "fmri"),
     "predictive": tuple(f.name for f in dataclasses.fields(PowerOptions)),

@@ -63,6 +63,7 @@ class ReadingTables:
     fixation_columns: dict = field(default_factory=dict)
     sample: int | None = None       # read a seeded random sample of this many units (None: all)
     sample_seed: int = 0
+    times: dict | None = None       # {name: column} reading measures for predictive power (None: the measure column)
 
     has_fmri = False
 
@@ -160,9 +161,28 @@ class ReadingTables:
         return {g: m for g, m in self.reading.measures.items() if g in groups}
 
     def reading_times(self, corpus: Corpus, groups) -> dict[str, dict[str, ReadingTimes]]:
-        """The word measures as eye-tracking reading times (``{group: {measure column: ...}}``)."""
-        return {g: {m.measure: ReadingTimes(g, m.measure, "eye_tracking", subjects=m.subjects, values=m.values)}
-                for g, m in self.word_measures(corpus, groups).items()}
+        """Eye-tracking reading times, ``{group: {name: ...}}``: each column of ``times`` (the EyeLink durations),
+        else the measure column; each column parsed and checked like the measure, on the same units."""
+        out = {g: {} for g in self.word_measures(corpus, groups)}
+        for name, column in (self.times or {self.columns["measure"]: self.columns["measure"]}).items():
+            reading = self.reading if column == self.columns["measure"] else self._reading_of(str(column))
+            for g in out:
+                m = reading.measures[g]
+                out[g][str(name)] = ReadingTimes(g, str(name), "eye_tracking", subjects=m.subjects, values=m.values)
+        return out
+
+    def _reading_of(self, column: str) -> WordReading:
+        """The tables read with ``column`` as the measure, on the units of :attr:`reading`."""
+        columns = {**self.columns, "measure": column}
+        for path in self.tables:
+            columns_of(path, header(path), columns, self.subject_pattern, FIELDS)
+        reading = word_reading(read_tables(self.tables, columns, self.subject_pattern), column, self.group)
+        if self.sample is not None:
+            reading = sample_units(reading, self.sample, self.sample_seed)
+        if reading.corpus.names != self.reading.corpus.names:
+            raise DataError(f"data.times: {column} gives other units than {self.columns['measure']} "
+                            f"({len(reading.corpus)} vs {len(self.reading.corpus)}).")
+        return reading
 
     def fmri_cohorts(self, corpus: Corpus, groups, report: ExclusionReport) -> dict:
         """None: reading tables hold no fMRI."""
