@@ -223,9 +223,9 @@ PREDICTIVE_COLUMNS = {"dll_cv": metrics.pp_dll_cv, "dll_cv_low": metrics.pp_dll_
 
 
 def predictive_power_table(runs: list[Run], groups: list[str]) -> pd.DataFrame | None:
-    """One row per run, predictor, reading measure and group with a held-out DeltaLL (docs/method.md, "Reading
-    times from model predictions"): the run's model, stage and parameters, its pp_* metrics (a missing one: NaN;
-    ``best_layer``: per-layer predictors only). None when no run has one."""
+    """One row per run, predictor, reading measure and group with a held-out DeltaLL
+    (docs/method.md, "Reading times from model predictions"): the run's model, stage and parameters, its pp_* metrics
+    (a missing one: NaN; ``best_layer``: per-layer predictors only). None when no run has one."""
     rows = []
     for run in runs:
         cells = metrics.predictive_cells(run.metrics, PREDICTORS, groups)
