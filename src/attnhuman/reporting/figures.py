@@ -397,28 +397,38 @@ def predictive_figures(runs, table: pd.DataFrame | None, folder: Path) -> list[F
     comparison's ``predictive_power``; None, no run has a pp_* metric: no figure, no note)."""
     if table is None:
         return []
+    return [_scaling_note(table, folder), _attention_note(runs, table, folder)]
+
+
+def _scaling_note(table: pd.DataFrame, folder: Path) -> FigureNote:
+    """``predictive_power_scaling.png``: the panels of 2 runs or more; the caption names the panels with a line."""
     panels = [(cell, part) for cell, part in table[table.dll_cv.notna()].groupby(
         ["predictor", "measure", "group"], sort=False) if len(part) >= 2]
-    fitted = [cell for cell, part in panels if part.parameters.nunique() >= FIT_SIZES]
-    line = (f" A least-squares line of DeltaLL on log10(parameters), over every run of the panel, in the "
-            f"{len(fitted)} panel(s) with at least "
-            f"{FIT_SIZES} distinct sizes ({'; '.join(', '.join(c) for c in fitted)})." if fitted else " No line or fit.")
-    notes = [FigureNote(
-        "power_scaling", _save(_power_scaling(panels), folder, "predictive_power_scaling.png") if panels else None,
+    if not panels:
+        return FigureNote("power_scaling", None, "needs at least 2 runs with a held-out DeltaLL (pp_dll_cv_*) of one "
+                          f"predictor, reading measure and group; {table.run.nunique()} run(s) have one")
+    fitted = [", ".join(cell) for cell, part in panels if part.parameters.nunique() >= FIT_SIZES]
+    line = (f" A least-squares line of DeltaLL on log10(parameters), over every run of the panel, in the {len(fitted)} "
+            f"panel(s) with at least {FIT_SIZES} distinct sizes ({'; '.join(fitted)})." if fitted else " No line or fit.")
+    return FigureNote(
+        "power_scaling", _save(_power_scaling(panels), folder, "predictive_power_scaling.png"),
         "Held-out DeltaLL (nats per word; error bars: its 95% bootstrap interval over units) against parameters "
         "(log scale), one point per run, one panel per predictor, reading measure and group with at least 2 runs; "
-        f"filled markers: pretrained (base) models, open: instruction-tuned; colour: the run's source (hf, imported, ...).{line}"
-        if panels else "needs at least 2 runs with a held-out DeltaLL (pp_dll_cv_*) of one predictor, reading "
-        f"measure and group; {table.run.nunique()} run(s) have one")]
-    attention = _attention_panels(runs, table)
-    notes.append(FigureNote(
-        "attention_prediction",
-        _save(_attention_prediction(attention), folder, "attention_vs_prediction.png") if attention else None,
+        f"filled markers: pretrained (base) models, open: instruction-tuned; colour: the run's source.{line}")
+
+
+def _attention_note(runs, table: pd.DataFrame, folder: Path) -> FigureNote:
+    """``attention_vs_prediction.png``; the caption names each panel's two metrics."""
+    panels = _attention_panels(runs, table)
+    if not panels:
+        return FigureNote(
+            "attention_prediction", None, "needs at least 2 runs with both a held-out surprisal DeltaLL "
+            "(pp_dll_cv_surprisal_<measure>_<group>) and an attention resemblance of that group (resemblance_<group>, "
+            "wi_normalised_<group> or wi_best_rho_<group>)")
+    return FigureNote(
+        "attention_prediction", _save(_attention_prediction(panels), folder, "attention_vs_prediction.png"),
         "Per run (labelled), attention resemblance against predictive power: "
-        + "; ".join(f"{y} against {x}" for _, x, y, _, _ in attention) + ". No line or fit." if attention else
-        "needs at least 2 runs with both a held-out surprisal DeltaLL (pp_dll_cv_surprisal_<measure>_<group>) and "
-        "an attention resemblance of that group (resemblance_<group>, wi_normalised_<group> or wi_best_rho_<group>)"))
-    return notes
+        + "; ".join(f"{y} against {x}" for _, x, y, _, _ in panels) + ". No line or fit.")
 
 
 def _power_scaling(panels: list) -> plt.Figure:
