@@ -104,6 +104,20 @@ pp_n_words = _predictive("n_words")             # words analysed
 pp_best_layer = _predictive("best_layer")       # per-layer predictors: the layer of the best held-out DeltaLL
 
 
+def predictive_cells(names, predictors, groups) -> list[tuple[str, str, str]]:
+    """``(predictor, measure, group)`` of each :func:`pp_dll_cv` among metric ``names``, for the ``predictors`` and
+    ``groups`` named (a reading measure may hold underscores, so they are matched from both ends)."""
+    cells = []
+    for name in names:
+        for predictor in predictors:
+            for group in groups:
+                head = pp_dll_cv(predictor, "", group)[:-len(group) - 1]      # pp_dll_cv_<predictor>_
+                measure = name[len(head):-len(group) - 1]
+                if measure and pp_dll_cv(predictor, measure, group) == name:
+                    cells.append((predictor, measure, group))
+    return cells
+
+
 def predictive_table(measure: str, group: str) -> str:
     """The per-word table of the predictive-power analyses of one reading measure and group."""
     return f"tables/predictive_power_{measure}_{group}.csv"

@@ -108,10 +108,10 @@ def runs(tmp_path):
 
 
 def log_run(client, experiment, tmp_path, name, tags, metrics, store=None, results=None, parameters=32_500_000_000,
-            layers=60, curves=None, humans="paper"):
-    """A FINISHED run as a job logs it: params, metrics, per-layer curves, its attention and R2 tables."""
+            layers=60, curves=None, humans="paper", data="reading_brain"):
+    """A FINISHED run as a job logs it on ``data``: params, metrics, per-layer curves, its attention and R2 tables."""
     run_id = client.create_run(experiment, run_name=name, tags=tags).info.run_id
-    client.log_param(run_id, "data.name", "reading_brain")
+    client.log_param(run_id, "data.name", data)
     if humans is not None:
         client.set_tag(run_id, "humans_hash", humans)
     client.log_param(run_id, "model_size.parameters", str(parameters))

@@ -4,7 +4,9 @@ import pytest
 from mlflow.tracking import MlflowClient
 from scipy import stats as sps
 
+from attnhuman import metrics
 from attnhuman.app.comparison import select_runs
+from attnhuman.attention.predictors import PREDICTORS
 from attnhuman.comparison.runs import find_pairs
 from attnhuman.comparison.tables import correlation_table
 from helpers.commands import log_run
@@ -70,3 +72,12 @@ def test_runs_are_selected_by_identity_and_every_one_left_out_is_explained(tmp_p
     runs, notes = select_runs(client, experiment, "", "reading_brain", tmp_path / "work", humans="paper",
                               data_modified="none", jobs=[(name, "job-a"), ("llama-7b-base-none", "job-b")])
     assert [r.run_id for r in runs] == [] and notes[0] == "job llama-7b-base-none: no FINISHED run (it failed or did not run)"
+
+
+def test_predictive_metric_names_are_read_back_with_underscores_in_measure_and_predictor():
+    """A reading measure with underscores and a predictor that ends like another one parse back to the cells the
+    makers were given; intervals, other pp_* names and other groups are not cells."""
+    cells = [("attention_entropy", "IA_DWELL_TIME", "L2"), ("entropy", "IA_DWELL_TIME", "L2"), ("surprisal", "RT", "L1")]
+    names = [metrics.pp_dll_cv(*c) for c in cells] + [metrics.pp_dll_cv_low(*cells[0]), metrics.pp_r(*cells[2]),
+                                                       metrics.pp_dll_cv("surprisal", "RT", "L3"), "resemblance_L1"]
+    assert sorted(metrics.predictive_cells(names, PREDICTORS, ["L1", "L2"])) == sorted(cells)

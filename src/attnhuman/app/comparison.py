@@ -1,8 +1,8 @@
 """The comparison run: the paper's cross-run analyses over FINISHED MLflow runs, logged as one more run.
 
 Selects job runs (an MLflow filter, or one sweep), pairs them (scaling, tuning, instruction, noise,
-reference), and logs the tables, the paper's figures for whatever models are present, and ``report.md``
-with the paper's values beside ours.
+reference), and logs the tables, the paper's figures for whatever models are present, the predictive-power table
+and figures, and ``report.md`` with the paper's values beside ours.
 """
 from __future__ import annotations
 
@@ -23,11 +23,11 @@ from attnhuman.app.job import code_tags, load_humans
 from attnhuman.app.spec import ComparisonSpec, comparison_spec
 from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, quoted, sweep_tags
 from attnhuman.comparison.runs import Pair, Run, find_pairs, latest_per_job
-from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table
+from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table, predictive_power_table
 from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
-from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures
-from attnhuman.reporting.report import write_html, write_report
+from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures, predictive_figures
+from attnhuman.reporting.report import write_html, write_report, write_word_report
 
 log = logging.getLogger(__name__)
 
@@ -149,11 +149,15 @@ def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> st
     out = workdir / "comparison"
     name = f"comparison-{Path(sweep).parent.name}-{Path(sweep).name}" if sweep else "comparison"
     if not humans.cohorts:  # word measures only (data=geco): the measures table; the paper's tables need saccades
-        log.info("data=%s has no saccade cohorts: the comparison holds the measures table and figure; each run "
-                 "holds its word-importance curves.", data_name)
-        tables = ComparisonTables(measures=measures_table(runs, groups))
+        log.info("data=%s has no saccade cohorts: the comparison holds the measures and predictive-power tables and "
+                 "figures; each run holds its word-importance curves.", data_name)
+        tables = ComparisonTables(measures=measures_table(runs, groups),
+                                  predictive_power=predictive_power_table(runs, groups))
         tables.write(out / "tables")
-        figures = measures_figures(tables.measures, groups, out / "figures")
+        figures = (measures_figures(tables.measures, groups, out / "figures")
+                   + predictive_figures(runs, tables.predictive_power, out / "figures"))
+        write_word_report(out / "report.md", runs, tables, figures, notes)
+        write_html(out / "report.md", out / "report.html")
         return _log(spec, client, experiment_id, sweep,
                     Comparison(name, filter_string, runs, [], tables, figures, notes, out))
     pairs = find_pairs(runs, options.reference)
@@ -165,7 +169,8 @@ def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> st
     tables = comparison_tables(runs, pairs, groups, humans.corpus, cohorts, options.alpha, options.extrapolate_to)
     tables.write(out / "tables")
     log.info("Tables written; drawing the paper's figures")
-    figures = comparison_figures(runs, pairs, tables, groups, options.divergence_metric, out / "figures")
+    figures = (comparison_figures(runs, pairs, tables, groups, options.divergence_metric, out / "figures")
+               + predictive_figures(runs, tables.predictive_power, out / "figures"))
     write_report(out / "report.md", runs, pairs, tables, figures, notes, options.divergence_metric)
     write_html(out / "report.md", out / "report.html")
     return _log(spec, client, experiment_id, sweep,

@@ -15,6 +15,7 @@ from attnhuman.analysis.bias import head_count_bias
 from attnhuman.analysis.divergence import head_mean, quarters, run_divergence, sentence_divergence
 from attnhuman.analysis.trivial import human_table
 from attnhuman.attention.extraction.measures import MEASURES
+from attnhuman.attention.predictors import PREDICTORS
 from attnhuman.comparison import paper
 from attnhuman.comparison.runs import Pair, Run
 from attnhuman.corpus import Corpus
@@ -26,8 +27,9 @@ DIVERGENCE_METRICS = ("js", "sym_kl")
 
 @dataclass
 class ComparisonTables:
-    """Every table of a comparison run, each written as ``tables/<field>.csv``. ``measures`` needs runs only; the
-    paper's tables need saccade cohorts (None for data without them, such as GECO)."""
+    """Every table of a comparison run, each written as ``tables/<field>.csv``. ``measures`` and
+    ``predictive_power`` need runs only (``predictive_power`` is None when no run has a pp_* metric); the paper's
+    tables need saccade cohorts (None for data without them, such as GECO)."""
 
     measures: pd.DataFrame
     resemblance: pd.DataFrame | None = None
@@ -38,6 +40,7 @@ class ComparisonTables:
     group_tests: pd.DataFrame | None = None
     correlations: pd.DataFrame | None = None
     head_count_bias: pd.DataFrame | None = None
+    predictive_power: pd.DataFrame | None = None
 
     def write(self, folder: Path) -> list[Path]:
         """Every table present as ``folder/<name>.csv`` (``trivial_humans`` keeps its group index)."""
@@ -62,7 +65,8 @@ def comparison_tables(runs: list[Run], pairs: list[Pair], groups: list[str], cor
         divergence=divergence_table(pairs), trivial_humans=human_table(real, corpus.n_words),
         trivial_differences=trivial_difference_table(pairs), layer_tests=layer_test_table(pairs, groups, alpha),
         group_tests=group_test_table(runs, groups), correlations=correlation_table(runs, groups, extrapolate_to),
-        head_count_bias=head_count_bias(corpus, cohorts, {widest.label: widest.store}))
+        head_count_bias=head_count_bias(corpus, cohorts, {widest.label: widest.store}),
+        predictive_power=predictive_power_table(runs, groups))
 
 
 def divergence_table(pairs: list[Pair]) -> pd.DataFrame:
@@ -210,3 +214,25 @@ def measures_table(runs: list[Run], groups: list[str]) -> pd.DataFrame:
     rank = {m: k for k, m in enumerate(MEASURES)}              # the measures in their documented order
     return table.sort_values(["model", "measure"], kind="stable", ignore_index=True,
                              key=lambda c: c.map(rank) if c.name == "measure" else c)
+
+
+PREDICTIVE_COLUMNS = {"dll_cv": metrics.pp_dll_cv, "dll_cv_low": metrics.pp_dll_cv_low,
+                      "dll_cv_high": metrics.pp_dll_cv_high, "dll_insample": metrics.pp_dll_insample,
+                      "dll_insample_low": metrics.pp_dll_insample_low, "dll_insample_high": metrics.pp_dll_insample_high,
+                      "r": metrics.pp_r, "n_words": metrics.pp_n_words, "best_layer": metrics.pp_best_layer}
+
+
+def predictive_power_table(runs: list[Run], groups: list[str]) -> pd.DataFrame | None:
+    """One row per run, predictor, reading measure and group with a held-out DeltaLL
+    (docs/method.md, "Reading times from model predictions"): the run's model, stage and parameters, its pp_* metrics
+    (a missing one: NaN; ``best_layer``: per-layer predictors only). None when no run has one."""
+    rows = []
+    for run in runs:
+        cells = metrics.predictive_cells(run.metrics, PREDICTORS, groups)
+        for predictor, measure, group in sorted(cells, key=lambda c: (PREDICTORS.index(c[0]), groups.index(c[2]), c[1])):
+            rows.append(dict(run=run.label, model=run.model, size=run.size, tuning=run.tuning, stage=run.stage,
+                             prefix=run.prefix, source=run.source, parameters=run.parameters, predictor=predictor,
+                             measure=measure, group=group,
+                             **{column: run.metrics.get(name(predictor, measure, group), np.nan)
+                                for column, name in PREDICTIVE_COLUMNS.items()}))
+    return pd.DataFrame(rows) if rows else None

@@ -386,6 +386,112 @@ def measures_figures(table: pd.DataFrame, groups: list[str], folder: Path) -> li
                        else "needs runs of two or more attention measures")]
 
 
+FIT_SIZES = 3             # distinct model sizes a panel needs for its least-squares line
+ATTENTION_METRICS = ((metrics.resemblance, "saccade resemblance (% of ceiling)"),
+                     (metrics.wi_normalised, "word importance (% of ceiling)"),
+                     (metrics.wi_best_rho, "word importance (best-layer rho)"))
+
+
+def predictive_figures(runs, table: pd.DataFrame | None, folder: Path) -> list[FigureNote]:
+    """Predictive power against model size, and attention resemblance against predictive power (``table``: the
+    comparison's ``predictive_power``; None, no run has a pp_* metric: no figure, no note)."""
+    if table is None:
+        return []
+    return [_scaling_note(table, folder), _attention_note(runs, table, folder)]
+
+
+def _scaling_note(table: pd.DataFrame, folder: Path) -> FigureNote:
+    """``predictive_power_scaling.png``: the panels of 2 runs or more; the caption names the panels with a line."""
+    panels = [(cell, part) for cell, part in table[table.dll_cv.notna()].groupby(
+        ["predictor", "measure", "group"], sort=False) if len(part) >= 2]
+    if not panels:
+        return FigureNote("power_scaling", None, "needs at least 2 runs with a held-out DeltaLL (pp_dll_cv_*) of one "
+                          f"predictor, reading measure and group; {table.run.nunique()} run(s) have one")
+    fitted = [", ".join(cell) for cell, part in panels if part.parameters.nunique() >= FIT_SIZES]
+    line = (f" A least-squares line of DeltaLL on log10(parameters), over every run of the panel, in the {len(fitted)} "
+            f"panel(s) with at least {FIT_SIZES} distinct sizes ({'; '.join(fitted)})." if fitted else " No line or fit.")
+    return FigureNote(
+        "power_scaling", _save(_power_scaling(panels), folder, "predictive_power_scaling.png"),
+        "Held-out DeltaLL (nats per word; error bars: its 95% bootstrap interval over units) against parameters "
+        "(log scale), one point per run, one panel per predictor, reading measure and group with at least 2 runs; "
+        f"filled markers: pretrained (base) models, open: instruction-tuned; colour: the run's source.{line}")
+
+
+def _attention_note(runs, table: pd.DataFrame, folder: Path) -> FigureNote:
+    """``attention_vs_prediction.png``; the caption names each panel's two metrics."""
+    panels = _attention_panels(runs, table)
+    if not panels:
+        return FigureNote(
+            "attention_prediction", None, "needs at least 2 runs with both a held-out surprisal DeltaLL "
+            "(pp_dll_cv_surprisal_<measure>_<group>) and an attention resemblance of that group (resemblance_<group>, "
+            "wi_normalised_<group> or wi_best_rho_<group>)")
+    return FigureNote(
+        "attention_prediction", _save(_attention_prediction(panels), folder, "attention_vs_prediction.png"),
+        "Per run (labelled), attention resemblance against predictive power: "
+        + "; ".join(f"{y} against {x}" for _, x, y, _, _ in panels) + ". No line or fit.")
+
+
+def _power_scaling(panels: list) -> plt.Figure:
+    """One panel per (predictor, measure, group): each run's held-out DeltaLL and interval against parameters."""
+    columns = min(3, len(panels))
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns + 2, 4 * rows), constrained_layout=True,
+                             squeeze=False)
+    sources = sorted({s for _, part in panels for s in part.source})
+    colors = {s: f"C{i}" for i, s in enumerate(sources)}
+    for ax, ((predictor, measure, group), part) in zip(axes.flat, panels):
+        for row in part.itertuples():
+            color = colors[row.source]
+            spread = np.clip(np.nan_to_num([[row.dll_cv - row.dll_cv_low], [row.dll_cv_high - row.dll_cv]]), 0, None)
+            ax.errorbar(row.parameters, row.dll_cv, yerr=spread, fmt="o", color=color, capsize=3,
+                        markerfacecolor=color if row.stage == "pretrained" else "white")
+            ax.annotate(row.run, (row.parameters, row.dll_cv), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        if part.parameters.nunique() >= FIT_SIZES:
+            slope, intercept = np.polyfit(np.log10(part.parameters), part.dll_cv, 1)
+            xs = np.array([part.parameters.min(), part.parameters.max()], dtype=float)
+            ax.plot(xs, intercept + slope * np.log10(xs), "-", color="black", linewidth=1,
+                    label=f"least squares: {slope:.4f} per decade")
+            ax.legend(fontsize=7, loc="lower right")
+        ax.axhline(0, color="black", linewidth=0.8)
+        ax.set_xscale("log")
+        ax.set(xlabel="parameters (log scale)", ylabel="held-out DeltaLL (nats per word)",
+               title=f"{predictor}, {measure}, {group}")
+        ax.grid(alpha=0.3)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    handles = [plt.Line2D([], [], marker="o", linestyle="", color="black", markerfacecolor=fill, label=label)
+               for fill, label in (("black", "pretrained (base)"), ("white", "instruction-tuned"))]
+    handles += [plt.Line2D([], [], marker="o", linestyle="", color=c, label=f"source={s}") for s, c in colors.items()]
+    fig.legend(handles=handles, loc="outside right upper", fontsize=7)
+    return fig
+
+
+def _attention_panels(runs, table: pd.DataFrame) -> list[tuple[str, str, str, str, list]]:
+    """``[(title, x metric, y metric, y label, [(run, x, y)])]``: per reading measure and group, the held-out surprisal
+    DeltaLL and the first attention metric of :data:`ATTENTION_METRICS` that at least 2 runs have with it."""
+    panels = []
+    for measure, group in table.loc[table.predictor == "surprisal", ["measure", "group"]].drop_duplicates().values:
+        x = metrics.pp_dll_cv("surprisal", measure, group)
+        for name, label in ATTENTION_METRICS:
+            points = [(r.label, r.metrics[x], r.metrics[name(group)]) for r in runs
+                      if x in r.metrics and name(group) in r.metrics]
+            if len(points) >= 2:
+                panels.append((f"{measure}, {group}", x, name(group), label, points))
+                break
+    return panels
+
+
+def _attention_prediction(panels: list) -> plt.Figure:
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), constrained_layout=True, squeeze=False)
+    for ax, (title, x, y, label, points) in zip(axes[0], panels):
+        for run, px, py in points:
+            ax.plot(px, py, "o", color="tab:blue")
+            ax.annotate(run, (px, py), fontsize=6, xytext=(3, 3), textcoords="offset points")
+        ax.set(xlabel=f"held-out surprisal DeltaLL (nats per word)\n{x}", ylabel=f"{label}\n{y}", title=title)
+        ax.grid(alpha=0.3)
+    return fig
+
+
 def head_count_bias(table: pd.DataFrame) -> plt.Figure:
     """In-sample (solid) vs cross-validated (dashed) mean R2 against predictor heads, one panel per cohort source."""
     sources = list(dict.fromkeys(table.cohorts))

@@ -184,21 +184,59 @@ def _bias(table: pd.DataFrame) -> str:
         "or a fixed number of components (`analysis.predictors=pcs`).", ""])
 
 
+def _predictive_power(table: pd.DataFrame | None) -> list[str]:
+    """The predictive-power section, nothing when no run has a pp_* metric."""
+    if table is None:
+        return []
+    return [_section(
+        "Predictive power", "predictive_power",
+        "Per run, predictor, reading measure and group: DeltaLL, the log-likelihood per word (nats) that the "
+        "predictor of a word and of its previous words adds to a regression of reading times on length and frequency "
+        "(docs/method.md, 'Reading times from model predictions'), held out (folds of units) and in-sample (the "
+        "published convention), each with its 95% bootstrap interval over units; r: Pearson r of the predictor and "
+        "the reading time; best layer: that of the best held-out DeltaLL, for per-layer predictors.",
+        table, {"run": "run", "parameters": "parameters", "stage": "stage", "predictor": "predictor",
+                "measure": "measure", "group": "group", "dll_cv": "held out", "dll_cv_low": "low",
+                "dll_cv_high": "high", "dll_insample": "in-sample", "dll_insample_low": "low",
+                "dll_insample_high": "high", "r": "r", "n_words": "words", "best_layer": "best layer"})]
+
+
 EXTRA_FIGURES = {"bias": "Head-count bias (not in the paper)", "steps": "Training steps (not in the paper)",
-                 "measures": "Attention measures (not in the paper)"}
+                 "measures": "Attention measures (not in the paper)",
+                 "power_scaling": "Predictive power and model size (not in the paper)",
+                 "attention_prediction": "Attention resemblance and predictive power (not in the paper)"}
+
+
+def _compared(runs) -> list[str]:
+    """The runs compared and the code that computed them."""
+    codes = sorted({r.code_digest for r in runs})
+    return [f"{len(runs)} runs compared: " + ", ".join(f"`{r.label}` (code {r.code_digest})" for r in runs) + ".",
+            (f"Code: every run was computed by the same code ({codes[0]})." if len(codes) == 1 else
+             f"Code: the runs were computed by {len(codes)} versions of the code ({', '.join(codes)}): their numbers "
+             "may differ for that reason alone.")]
+
+
+def _figures(figures, notes: list[str]) -> list[str]:
+    """Every figure with its caption (or why it is not drawn), then the runs left out."""
+    parts = ["## Figures", ""]
+    for f in figures:
+        title = EXTRA_FIGURES.get(f.paper, f"Paper Figure {f.paper}")
+        if f.file:
+            parts += [f"**{title}.** {f.caption}", "", f"![{title}]({f.file})", ""]
+        else:
+            parts += [f"**{title}** is not drawn: it {f.caption}.", ""]
+    if notes:
+        parts += ["## Runs left out", "", *[f"- {n}" for n in notes], ""]
+    return parts
 
 
 def write_report(path: Path, runs, pairs, tables: ComparisonTables, figures, notes: list[str],
                  divergence_metric: str) -> None:
     groups = [c[len("resemblance_"):] for c in tables.resemblance.columns if c.startswith("resemblance_")]
     kinds = sorted({p.kind for p in pairs})
-    codes = sorted({r.code_digest for r in runs})
     parts = [
         "# attnhuman comparison report", "",
-        f"{len(runs)} runs compared: " + ", ".join(f"`{r.label}` (code {r.code_digest})" for r in runs) + ".",
-        (f"Code: every run was computed by the same code ({codes[0]})." if len(codes) == 1 else
-         f"Code: the runs were computed by {len(codes)} versions of the code ({', '.join(codes)}): their numbers "
-         "may differ for that reason alone."),
+        *_compared(runs),
         f"Pairs found: {', '.join(f'{k} ({sum(p.kind == k for p in pairs)})' for k in kinds) or 'none'}.",
         "Human data: the public Reading Brain release has no per-subject saccade counts, so subjects are the proxy "
         "cohort (docs/method.md, 'Human data and the proxy cohort'); the paper used the true counts, so our ceilings and percentages differ from "
@@ -212,16 +250,20 @@ def write_report(path: Path, runs, pairs, tables: ComparisonTables, figures, not
         _correlations(tables.correlations),
         _trivial_models(tables.trivial_differences),
         _bias(tables.head_count_bias),
-        "## Figures", "",
+        *_predictive_power(tables.predictive_power),
+        *_figures(figures, notes),
     ]
-    for f in figures:
-        title = EXTRA_FIGURES.get(f.paper, f"Paper Figure {f.paper}")
-        if f.file:
-            parts += [f"**{title}.** {f.caption}", "", f"![{title}]({f.file})", ""]
-        else:
-            parts += [f"**{title}** is not drawn: it {f.caption}.", ""]
-    if notes:
-        parts += ["## Runs left out", "", *[f"- {n}" for n in notes], ""]
+    Path(path).write_text("\n".join(parts), encoding="utf-8")
+
+
+def write_word_report(path: Path, runs, tables: ComparisonTables, figures, notes: list[str]) -> None:
+    """``report.md`` of a comparison on data without saccades (GECO, Natural Stories): the runs, the
+    predictive-power table, the figures and the runs left out."""
+    parts = [
+        "# attnhuman comparison report", "", *_compared(runs),
+        "The data has no saccades, so the paper's tables are not computed; `tables/measures.csv` holds each run's "
+        "best-layer word importance. Definitions are in docs/method.md of the attnhuman project.", "",
+        *_predictive_power(tables.predictive_power), *_figures(figures, notes)]
     Path(path).write_text("\n".join(parts), encoding="utf-8")
 
 
