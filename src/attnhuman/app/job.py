@@ -206,6 +206,8 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
     if (sink.out / ".hydra").is_dir():
         sink.folder(sink.out / ".hydra", ".hydra")
 
+    log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
+    log.debug("%s", humans.report.format())
     sink.tags(humans.tags)
     output: SourceOutput = spec.source.load(humans.corpus)
     store = output.store                                # None: a source of word predictions alone
@@ -225,8 +227,6 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
                                         humans.report))
     summary[metrics.ANALYSIS_S] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
     sink.metrics(summary)
-    log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
-    log.debug("%s", humans.report.format())
     sink.table(metrics.EXCLUSIONS, humans.report.to_frame(), index=False)
 
     if results:

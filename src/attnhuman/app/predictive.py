@@ -60,9 +60,9 @@ def _summary(sink: RunLog, name: str, measure: str, group: str, cv, insample) ->
         sink.curve(metrics.pp_dll_insample(name, measure, group), insample.delta_ll)
         out[metrics.pp_best_layer(name, measure, group)] = cv.best_layer
     log.info("[%s] predictive power of %s for %s%s: DeltaLL held out %.4f [%.4f, %.4f], in-sample %.4f, r %.3f, "
-             "over %d words (%d units)", group, name, measure,
+             "over %d words (%d units; the words left out, by reason: %s)", group, name, measure,
              "" if cv.best_layer is None else f" (best layer {cv.best_layer})", cv.delta_ll[at], cv.low[at],
-             cv.high[at], insample.delta_ll[at], cv.r[at], cv.n_words, cv.n_units)
+             cv.high[at], insample.delta_ll[at], cv.r[at], cv.n_words, cv.n_units, metrics.EXCLUSIONS)
     return out
 
 
