@@ -142,6 +142,7 @@ def test_text_context_predictions_equal_the_reference_on_the_whole_text(tokenize
     tok = tokenizers[TOKENIZERS[family]]
     model, corpus = _model(family, tok), Corpus(SENTENCES)
     result = text_predictions(model, tok, corpus, "", 1024, batch_size=2, progress=False)
+    assert model.config._attn_implementation == "eager"          # fused attention for the pass only
     for k, (text, start, after) in enumerate(text_inputs(tok, corpus, "", 1024)):
         head = text[:start - 1] if start else ""
         surprisal, entropy = _reference(model, tok, text[start:], head, bow=True, after_text=after)

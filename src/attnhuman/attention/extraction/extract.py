@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import resource
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -220,6 +220,22 @@ def unit_logits(model, inputs: dict[str, torch.Tensor], rows: list[torch.Tensor]
     return out
 
 
+@contextmanager
+def fused_attention(model):
+    """The model with PyTorch's fused attention (SDPA) inside the block, eager again after: a pass that needs no
+    attention weights (``context=text``, texts of up to ``max_context`` tokens) need not build them."""
+    eager = model.config._attn_implementation
+    try:
+        model.set_attn_implementation("sdpa")
+    except (ValueError, ImportError):        # an architecture without SDPA: eager it stays
+        yield model
+        return
+    try:
+        yield model
+    finally:
+        model.set_attn_implementation(eager)
+
+
 def text_predictions(model, tokenizer, corpus: Corpus, prefix: str = "", max_context: int = 1024,
                      batch_size: int = 8, progress: bool = True, lens: bool = False) -> dict[str, np.ndarray]:
     """Each word's surprisal and entropy with ``context=text`` (:func:`text_inputs`): a pass of its own, logits only;
@@ -237,8 +253,8 @@ def text_predictions(model, tokenizer, corpus: Corpus, prefix: str = "", max_con
     device = next(model.parameters()).device
     order = np.argsort([len(t) for t in texts], kind="stable")
     layer_outputs = LayerOutputs(model) if lens else nullcontext()
-    with torch.inference_mode(), layer_outputs, tqdm(total=len(texts), desc="units in their text",
-                                                     disable=not progress) as bar:
+    with torch.inference_mode(), layer_outputs, fused_attention(model), tqdm(
+            total=len(texts), desc="units in their text", disable=not progress) as bar:
         for first in range(0, len(order), batch_size):
             batch = order[first:first + batch_size]
             enc = tokenizer([texts[k] for k in batch], return_offsets_mapping=True, padding=True, return_tensors="pt")
