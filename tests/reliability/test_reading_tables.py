@@ -8,6 +8,7 @@ import pytest
 
 from attnhuman.app.factories import eyelink, word_measures
 from attnhuman.errors import DataError
+from attnhuman.humans.word_table import read_tables, word_reading
 from helpers.config import EYELINK, GECO_COLUMNS
 from helpers.paths import DATA
 
@@ -159,3 +160,20 @@ def test_a_sample_of_eyelink_units_keeps_their_saccades():
     kept = [blocks[list(whole.names).index(name)] for name in sampled.names]
     assert len(sampled) == 5 and len(report.select(level="sample")) == 1
     np.testing.assert_array_equal(cohort["L1"].targets, np.concatenate(kept))
+
+
+def test_word_index_null_numbers_each_subject_s_words_in_file_order(tmp_path):
+    """Punctuation rows that repeat the next word's index (some published per-reader tables): with
+    data.columns.word_index=null each row is a word, in file order; with the index column they are duplicates."""
+    rows = [("s1", "u1", 1, "The", 200), ("s1", "u1", 2, "cat", 250), ("s1", "u1", 3, ",", 0), ("s1", "u1", 3, "sat", 300),
+            ("s1", "u2", 1, "It", 180), ("s1", "u2", 2, "ran", 220)]
+    table = tmp_path / "s1.csv"
+    pd.DataFrame(rows, columns=["subject", "unit", "index", "word", "rt"]).to_csv(table, index=False)
+    columns = {"subject": "subject", "unit": "unit", "word_index": None, "word": "word", "measure": "rt"}
+    frame = read_tables([table], columns)
+    assert frame.word_index.tolist() == ["0", "1", "2", "3", "0", "1"]
+    reading = word_reading(frame, "rt")
+    assert reading.corpus.sentences == ("The cat , sat", "It ran")
+    np.testing.assert_array_equal(reading.measures["L1"].values[0], [[200, 250, 0, 300]])
+    with pytest.raises(DataError, match=r"subject s1, unit u1, word 3 appears 2 times"):
+        word_reading(read_tables([table], {**columns, "word_index": "index"}), "rt")

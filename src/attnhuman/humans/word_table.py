@@ -76,11 +76,17 @@ def columns_of(path: Path, names: list[str], columns: dict, subject_pattern: str
                             "which gives the subject id when data.columns.subject=from_filename.")
         wanted["subject"] = "__subject"
     missing = [f"{c} (data.columns.{f})" for f, c in wanted.items() if c not in names and c != "__subject"]
-    missing += [f"data.columns.{f}" for f in fields if f not in wanted]
+    missing += [f"data.columns.{f}" for f in fields if f not in wanted and not in_file_order(columns, f)]
     if missing:
         raise DataError(f"{path}: no column {', '.join(missing)}; its columns are {list(names)[:20]}. "
                         "Name the columns in data.columns.")
     return wanted
+
+
+def in_file_order(columns: dict, field: str) -> bool:
+    """``data.columns.word_index: null``: each subject's words of a unit are numbered in file order (tables whose
+    punctuation rows repeat the next word's index)."""
+    return field == "word_index" and "word_index" in columns and columns["word_index"] is None
 
 
 def subject_pattern_of(pattern) -> re.Pattern:
@@ -115,6 +121,8 @@ def read_tables(paths: list[Path], columns: dict, subject_pattern: str = r"^([^-
         if wanted.get("subject") == "__subject":
             table["__subject"] = subject_of(path, subject_pattern)
         frame = table[list(wanted.values())].set_axis(list(wanted), axis=1)
+        if in_file_order(columns, "word_index") and "word_index" in fields:
+            frame["word_index"] = frame.groupby(["subject", "unit"], sort=False).cumcount().astype(str)
         frames.append(frame.assign(file=str(path), row=np.arange(len(frame)) + 2))   # +2: the header, 1-based lines
     frame = pd.concat(frames, ignore_index=True)
     if frame.empty:
