@@ -32,7 +32,7 @@ RELEASED = ("source=released", "model=llama", "size=30b", f"source.path={LLAMA30
                                                          "max_ms."),
     (("context=text",), "context=text: source=released gives attention, no word predictions to read in context; leave "
                         "context=unit."),
-    (("context=story",), None),
+    (("context.name=story",), None),
 ])
 def test_predictive_settings_are_refused_when_the_spec_is_built(overrides, message):
     with pytest.raises(ConfigError) as refused:
@@ -43,7 +43,7 @@ def test_predictive_settings_are_refused_when_the_spec_is_built(overrides, messa
 
 def test_a_context_that_is_neither_unit_nor_text_is_refused_for_a_model():
     with pytest.raises(ConfigError, match=re.escape("context='story': choose unit (each unit read alone) or text")):
-        job_spec(compose_job("model=gpt2", "size=tiny", "context=story"))
+        job_spec(compose_job("model=gpt2", "size=tiny", "context.name=story"))
 
 
 def test_a_released_job_asked_for_surprisal_leaves_no_run(tmp_path):

@@ -13,7 +13,7 @@ from attnhuman.humans.source import HumanData
 from helpers.config import compose_job
 from helpers.paths import CONF_DIR
 
-GROUPS = ("model", "prefix", "data", "source", "measure", "analysis", "predictive")
+GROUPS = ("model", "prefix", "data", "source", "measure", "analysis", "predictive", "context")
 
 
 def _options(group: str) -> list[str]:

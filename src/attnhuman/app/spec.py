@@ -49,11 +49,11 @@ IDENTITY = {
     "source": ("name", "dtype", "seed"),
     "analysis": (*(f.name for f in dataclasses.fields(ScoreOptions)), "groups", "fmri"),
     "predictive": tuple(f.name for f in dataclasses.fields(PowerOptions)),
+    "context": ("name", "max_context"),
 }
 # What does not: "" holds the top-level keys.
 NOT_IDENTITY = {
     "": ("size", "tuning",               # resolved into the registry entry (the model part of the identity)
-         "context", "max_context",       # what the predictions read: in the attention source's fingerprint
          "rerun", "mlflow", "compare", "paths", "cluster", "hydra"),
     "model": ("name", "family", "stage", "description", "default_size", "sizes",   # the resolved entry stands for them
               "id", "revision"),        # model=hub: the weights are fingerprinted; a stepN revision is training_step
@@ -66,6 +66,7 @@ NOT_IDENTITY = {
     "measure": (),
     "analysis": (),
     "predictive": (),
+    "context": (),
 }
 PARAMS_LEFT_OUT = ("rerun", "mlflow", "compare", "hydra", "cluster")   # settings of how a job runs, not what it is
 DEFAULT_DATA = "reading_brain"          # runs on other data carry its name in theirs
@@ -176,7 +177,7 @@ def job_spec(cfg: DictConfig) -> JobSpec:
     humans = humans_spec(cfg)
     paths = OmegaConf.to_container(cfg.paths, resolve=True)
     asked = cfg.predictive.predictors
-    context = {"context": str(cfg.context), "max_context": cfg.max_context,
+    context = {"context": str(cfg.context.name), "max_context": cfg.context.max_context,
                "lens": not isinstance(asked, str) and "lens" in list(asked)}
     source = build(cfg.source, "source", spec=model, prefix=dataclasses.asdict(prefix), paths=paths, measure=measure,
                    context=context)
@@ -359,7 +360,7 @@ def run_name(cfg: DictConfig, model: ModelSpec, score: ScoreOptions) -> str:
     extras += [cfg.measure.name] if cfg.measure.name != DEFAULT_MEASURE else []
     extras += [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
     extras += [f"sample{cfg.data.sample}"] if cfg.data.get("sample") is not None else []
-    extras += [f"context_{cfg.context}"] if cfg.context != "unit" else []
+    extras += [f"context_{cfg.context.name}"] if cfg.context.name != "unit" else []
     extras += [score.suffix] if score.suffix else []
     return f"{model.label}-{cfg.prefix.name}" + "".join(f"+{e}" for e in extras)
 
