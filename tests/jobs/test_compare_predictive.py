@@ -76,7 +76,9 @@ def test_planted_predictive_power_comes_back_in_the_table_and_both_figures(tmp_p
     assert {"figures/predictive_power_scaling.png", "figures/attention_vs_prediction.png"} <= figures
     report = (folder / "report.md").read_text()
     assert "## Predictive power (`tables/predictive_power.csv`)" in report
-    assert "least-squares line of DeltaLL on log10(parameters), over every run of the panel, in the 1 panel(s)" in report
+    assert dict(zip(table.run, table.context.fillna(""))) == {name: "" if "imported" in name else "unit" for name in RUNS}
+    assert ("A least-squares line of DeltaLL on log10(parameters) over the runs of one context with at least 3 distinct "
+            "sizes (surprisal, RT, L1: context unit).") in report
     assert "wi_normalised_L1 against pp_dll_cv_surprisal_RT_L1" in report
     assert "![Predictive power and model size (not in the paper)](figures/predictive_power_scaling.png)" in report
 

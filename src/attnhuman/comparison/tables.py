@@ -222,6 +222,11 @@ PREDICTIVE_COLUMNS = {"dll_cv": metrics.pp_dll_cv, "dll_cv_low": metrics.pp_dll_
                       "r": metrics.pp_r, "n_words": metrics.pp_n_words, "best_layer": metrics.pp_best_layer}
 
 
+def _context(run: Run) -> str:
+    """What a run's predictions read: its ``context`` tag (a model run here), else an imported table's own ("")."""
+    return run.tags.get("context") or ("" if run.source == "imported" else "unit")
+
+
 def predictive_power_table(runs: list[Run], groups: list[str]) -> pd.DataFrame | None:
     """One row per run, predictor, reading measure and group with a held-out DeltaLL
     (docs/method.md, "Reading times from model predictions"): the run's model, stage and parameters, its pp_* metrics
@@ -231,7 +236,8 @@ def predictive_power_table(runs: list[Run], groups: list[str]) -> pd.DataFrame |
         cells = metrics.predictive_cells(run.metrics, PREDICTORS, groups)
         for predictor, measure, group in sorted(cells, key=lambda c: (PREDICTORS.index(c[0]), groups.index(c[2]), c[1])):
             rows.append(dict(run=run.label, model=run.model, size=run.size, tuning=run.tuning, stage=run.stage,
-                             prefix=run.prefix, source=run.source, parameters=run.parameters, predictor=predictor,
+                             prefix=run.prefix, source=run.source, context=_context(run),
+                             parameters=run.parameters, predictor=predictor,
                              measure=measure, group=group,
                              **{column: run.metrics.get(name(predictor, measure, group), np.nan)
                                 for column, name in PREDICTIVE_COLUMNS.items()}))

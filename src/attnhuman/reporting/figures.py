@@ -407,14 +407,17 @@ def _scaling_note(table: pd.DataFrame, folder: Path) -> FigureNote:
     if not panels:
         return FigureNote("power_scaling", None, "needs at least 2 runs with a held-out DeltaLL (pp_dll_cv_*) of one "
                           f"predictor, reading measure and group; {table.run.nunique()} run(s) have one")
-    fitted = [", ".join(cell) for cell, part in panels if part.parameters.nunique() >= FIT_SIZES]
-    line = (f" A least-squares line of DeltaLL on log10(parameters), over every run of the panel, in the {len(fitted)} "
-            f"panel(s) with at least {FIT_SIZES} distinct sizes ({'; '.join(fitted)})." if fitted else " No line or fit.")
+    fitted = [f"{', '.join(cell)}: context {context}" for cell, part in panels for context, runs in _contexts(part)
+              if runs.parameters.nunique() >= FIT_SIZES]
+    line = (f" A least-squares line of DeltaLL on log10(parameters) over the runs of one context with at least "
+            f"{FIT_SIZES} distinct sizes ({'; '.join(fitted)})." if fitted else
+            f" No line or fit: no context has runs of {FIT_SIZES} distinct sizes in a panel.")
     return FigureNote(
         "power_scaling", _save(_power_scaling(panels), folder, "predictive_power_scaling.png"),
         "Held-out DeltaLL (nats per word; error bars: its 95% bootstrap interval over units) against parameters "
         "(log scale), one point per run, one panel per predictor, reading measure and group with at least 2 runs; "
-        f"filled markers: pretrained (base) models, open: instruction-tuned; colour: the run's source.{line}")
+        f"filled markers: pretrained (base) models, open: instruction-tuned; colour: the run's source; shape: what the "
+        f"predictions read (circle: each unit alone, square: after its text, diamond: an imported table's own).{line}")
 
 
 def _attention_note(runs, table: pd.DataFrame, folder: Path) -> FigureNote:
@@ -443,17 +446,22 @@ def _power_scaling(panels: list) -> plt.Figure:
         for row in part.itertuples():
             color = colors[row.source]
             spread = np.clip(np.nan_to_num([[row.dll_cv - row.dll_cv_low], [row.dll_cv_high - row.dll_cv]]), 0, None)
-            ax.errorbar(row.parameters, row.dll_cv, yerr=spread, fmt="o", color=color, capsize=3,
-                        markerfacecolor=color if row.stage == "pretrained" else "white")
+            ax.errorbar(row.parameters, row.dll_cv, yerr=spread, fmt=CONTEXT_MARKERS.get(_context(row.context), "D"),
+                        color=color, capsize=3, markerfacecolor=color if row.stage == "pretrained" else "white")
             ax.annotate(row.run, (row.parameters, row.dll_cv), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        if part.parameters.nunique() >= FIT_SIZES:
-            slope, intercept = np.polyfit(np.log10(part.parameters), part.dll_cv, 1)
-            xs = np.array([part.parameters.min(), part.parameters.max()], dtype=float)
-            ax.plot(xs, intercept + slope * np.log10(xs), "-", color="black", linewidth=1,
-                    label=f"least squares: {slope:.4f} per decade")
-            ax.legend(fontsize=7, loc="lower right")
+        for context, runs in _contexts(part):
+            if runs.parameters.nunique() >= FIT_SIZES:
+                slope, intercept = np.polyfit(np.log10(runs.parameters), runs.dll_cv, 1)
+                xs = np.array([runs.parameters.min(), runs.parameters.max()], dtype=float)
+                ax.plot(xs, intercept + slope * np.log10(xs), "-", color="black", linewidth=1,
+                        label=f"least squares, context {context}: {slope:.4f} per decade")
+                ax.legend(fontsize=7, loc="lower right")
         ax.axhline(0, color="black", linewidth=0.8)
         ax.set_xscale("log")
+        ax.set_xticks(sorted(set(part.parameters)), [_size(p) for p in sorted(set(part.parameters))], rotation=60,
+                      fontsize=7)
+        ax.minorticks_off()
+        ax.set_xlim(min(part.parameters) / 2, max(part.parameters) * 2)
         ax.set(xlabel="parameters (log scale)", ylabel="held-out DeltaLL (nats per word)",
                title=f"{predictor}, {measure}, {group}")
         ax.grid(alpha=0.3)
@@ -462,8 +470,28 @@ def _power_scaling(panels: list) -> plt.Figure:
     handles = [plt.Line2D([], [], marker="o", linestyle="", color="black", markerfacecolor=fill, label=label)
                for fill, label in (("black", "pretrained (base)"), ("white", "instruction-tuned"))]
     handles += [plt.Line2D([], [], marker="o", linestyle="", color=c, label=f"source={s}") for s, c in colors.items()]
+    handles += [plt.Line2D([], [], marker=m, linestyle="", color="gray", label=label) for m, label in
+                (("o", "context=unit"), ("s", "context=text"), ("D", "an imported table's own"))]
     fig.legend(handles=handles, loc="outside right upper", fontsize=7)
     return fig
+
+
+CONTEXT_MARKERS = {"unit": "o", "text": "s"}
+
+
+def _context(tag: str) -> str:
+    """``unit``, ``text`` or ``""`` (an imported table's own) from a run's ``context`` tag."""
+    return str(tag).split(" ")[0] if isinstance(tag, str) else ""
+
+
+def _contexts(part: pd.DataFrame):
+    """The panel's runs by what their predictions read."""
+    return [(context or "of the table", runs) for context, runs in part.groupby(part.context.map(_context))]
+
+
+def _size(parameters: float) -> str:
+    """135M, 7B, 175B."""
+    return f"{parameters / 1e9:.3g}B" if parameters >= 1e9 else f"{parameters / 1e6:.3g}M"
 
 
 def _attention_panels(runs, table: pd.DataFrame) -> list[tuple[str, str, str, str, list]]:
