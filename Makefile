@@ -48,11 +48,13 @@ ui:  ## the MLflow UI on http://127.0.0.1:5000 (model-training view: /#/experime
 	@echo "Open http://127.0.0.1:5000/#/experiments/1?workflowType=machine_learning (runs, not the GenAI view)"
 	$(PYTHON) -m mlflow ui --backend-store-uri sqlite:///$(CURDIR)/mlruns/mlflow.db --host 127.0.0.1 --port 5000
 
-bench:  ## speed of resemblance analysis, attention extraction and a sweep's overhead against references
+bench:  ## speed of resemblance analysis, attention extraction, predictive power and a sweep's overhead against references
 	$(PYTHON) bench/resemblance.py --data $(DATA)
 	$(PYTHON) bench/analyses.py --data $(DATA)
 	$(PYTHON) bench/extraction.py --data $(DATA)
 	$(PYTHON) bench/word_importance.py --data $(DATA)
+	$(PYTHON) bench/predictive_power.py --data $(DATA)
+	$(PYTHON) bench/predictors.py --data $(DATA)
 	$(PYTHON) bench/sweep.py --data $(DATA)
 
 clean:  ## remove outputs, sweeps and caches (keeps mlruns/)

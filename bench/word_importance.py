@@ -32,7 +32,7 @@ def geco_data(data: str):
     """data=geco as the job builds it (conf/data/geco.yaml), reading ``<data>/geco_en``."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=["data=geco", f"paths.data={Path(data).resolve()}"])
-    return build(cfg.data)
+    return build(cfg.data, "data")
 
 
 def naive(attention, n_words, rel, words, units):
