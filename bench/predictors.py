@@ -5,6 +5,11 @@ predictions stubbed out (attention and loss only: the cost without them), the de
 surprisal and entropy from the same forward pass), the same with the logit lens (every layer's surprisal), and the
 ``context=text`` pass (logits of the units' rows only, after their preceding text). Target: predictions at most 1.15x
 the extraction without them, the logit lens at most 2x. The last line printed is a JSON object.
+
+Measured (2 cores, 40 sentences, 804 words): attention alone 2.41 s, with surprisal and entropy 2.58 s (1.07x), with
+the logit lens 14.8 s (6.1x), context=text 40.9 s. The lens applies the unembedding once per layer: 29 more passes of
+SmolLM2's 28M-parameter head over a 106M-parameter body (about 6x the forward's arithmetic, hence the 2x target is out
+of reach for this model); for LLaMA-7B (a 131M-parameter head, 32 layers, 6.7B parameters) the same is about 1.6x.
 """
 from __future__ import annotations
 

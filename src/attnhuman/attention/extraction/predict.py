@@ -36,8 +36,9 @@ def has_word_starts(tokenizer) -> bool:
 
 
 def word_predictions(logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray, n_words: int,
-                     starts: torch.Tensor | None, after_text: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """``(surprisal, entropy)``, each ``(n_words,)`` float64, of one sequence.
+                     starts: torch.Tensor | None, after_text: bool = False,
+                     entropy: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(surprisal, entropy)``, each ``(n_words,)`` float64, of one sequence (``entropy=False``: None for it).
 
     ``logits`` ``(T, vocab)`` and ``ids`` ``(T,)`` of its real tokens; ``words`` ``(T,)`` the word of each token (-1:
     none, e.g. BOS, a prefix or the preceding text); ``starts``: :func:`word_starts` for the correction, None for
@@ -55,13 +56,16 @@ def word_predictions(logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray,
     surprisal = torch.zeros(n_words, dtype=torch.float64, device=logp.device).index_add_(0, owner, token[tokens])
     before = torch.from_numpy(np.maximum(first - 1, 0)).to(logp.device)
     defined = torch.from_numpy(first >= 1).to(logp.device)
-    entropy = -(logp[before].exp() * logp[before]).sum(-1)
+    p = logp.exp()                                                             # (T, V), one pass for B and H
     if starts is not None:
-        log_b = torch.logsumexp(logp[:, starts.to(logp.device)], dim=-1)      # (T,) log B at each context
+        log_b = torch.log(p @ starts.to(logp.device, torch.float64))           # (T,) log B at each context
         surprisal = surprisal - log_b[torch.from_numpy(last).to(logp.device)] + log_b[before]
         defined[0] = defined[0] and after_text
     nan = torch.tensor(float("nan"), dtype=torch.float64, device=logp.device)
-    return (torch.where(defined, surprisal, nan).cpu().numpy(), torch.where(defined, entropy, nan).cpu().numpy())
+    out = torch.where(defined, surprisal, nan).cpu().numpy()
+    if not entropy:
+        return out, None
+    return out, torch.where(defined, -(p[before] * logp[before]).sum(-1), nan).cpu().numpy()
 
 
 def lens_parts(model) -> tuple[list, torch.nn.Module]:
@@ -115,4 +119,5 @@ class LayerOutputs:
 def lens_surprisal(lens_logits: torch.Tensor, ids: torch.Tensor, words: np.ndarray, n_words: int,
                    starts: torch.Tensor | None, after_text: bool = False) -> np.ndarray:
     """``(layers, n_words)``: :func:`word_predictions`'s surprisal from each layer's logits ``(layers, T, vocab)``."""
-    return np.stack([word_predictions(layer, ids, words, n_words, starts, after_text)[0] for layer in lens_logits])
+    return np.stack([word_predictions(layer, ids, words, n_words, starts, after_text, entropy=False)[0]
+                     for layer in lens_logits])
