@@ -1,6 +1,7 @@
 """What the numbers depend on is what their identity covers: released attention against its pinned SHA-256, cached
 cohorts and extractions checked again when read."""
 import json
+import re
 import shutil
 
 import numpy as np
@@ -72,10 +73,9 @@ def _edit_cache_entry(cache, edit, digest=None):
     return entry
 
 
-def test_an_edited_human_data_cache_entry_is_parsed_again_not_trusted(tmp_path):
-    job = (*JOB, f"source.path={LLAMA30 / 'packed_plain.npz'}", f"paths.cache={tmp_path / 'cache'}", "rerun=true",
-           "analysis.groups=[L1]")
-    command(tmp_path, *job)
+def test_an_edited_human_data_cache_entry_is_parsed_again_not_trusted(tmp_path, tiny_released):
+    job = (*tiny_released, f"paths.cache={tmp_path / 'cache'}", "rerun=true", "analysis.groups=[L1]")
+    first = re.search(r"L1: resemblance [0-9.]+%", command(tmp_path, *job).output).group(0)
 
     def triple(arrays):
         arrays["saccades/L1/mean"] = arrays["saccades/L1/mean"] * 3
@@ -83,7 +83,7 @@ def test_an_edited_human_data_cache_entry_is_parsed_again_not_trusted(tmp_path):
     result = command(tmp_path, *job)
     assert f"Human-data cache file {entry} is unusable (ValueError: its arrays were edited since it was written); " \
            "parsing the data again." in result.output
-    assert "L1: resemblance 64.32%" in result.output
+    assert first in result.output                     # the numbers of the data, not of the edited entry
 
     def negate(arrays):
         arrays["saccades/L1/targets"] = -arrays["saccades/L1/targets"]
@@ -91,4 +91,4 @@ def test_an_edited_human_data_cache_entry_is_parsed_again_not_trusted(tmp_path):
     result = command(tmp_path, *job)
     assert f"Human-data cache file {entry} is unusable (ValueError: saccades/L1: negative saccade values); parsing " \
            "the data again." in result.output
-    assert "L1: resemblance 64.32%" in result.output
+    assert first in result.output

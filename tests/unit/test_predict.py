@@ -1,6 +1,7 @@
 """Word surprisal, the beginning-of-word correction and next-word entropy of the extraction, against a brute-force
 reference (explicit loops over the vocabulary, float64, one unpadded sentence at a time, tokens assigned to words by
 scanning the characters here) on tiny seeded LLaMA, GPT-2 and Gemma-3 models, with and without BOS and a prefix."""
+import functools
 import math
 
 import numpy as np
@@ -11,6 +12,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 from attnhuman.attention.extraction.extract import extract, text_inputs, text_predictions, unit_logits
 from attnhuman.attention.models.checkpoints import load_tokenizer
 from attnhuman.corpus import Corpus
+from attnhuman.errors import DataError
 from helpers.models import sentencepiece_tokenizer
 
 SENTENCES = (("Could humans live on Mars some day?", "Pick 1,2 ,3 of the “distance (C)”."),
@@ -76,6 +78,14 @@ def _token_words(text: str, offsets, start: int) -> list[int]:
     return out
 
 
+@functools.lru_cache(maxsize=None)
+def _word_starts(tok) -> tuple[int, ...]:
+    """The ids of the tokens that start a word (string rule or decoded whitespace) and EOS, by a loop over the vocabulary."""
+    starts = [v for v in range(len(tok)) if tok.convert_ids_to_tokens(v).startswith(("Ġ", "▁"))
+              or tok.decode([v])[:1].isspace()]
+    return tuple(sorted(set(starts) | {tok.eos_token_id}))
+
+
 def _reference(model, tok, sentence: str, prefix: str, bow: bool, after_text: bool = False):
     """Each word's (surprisal, entropy) of ``sentence`` read after ``prefix`` (the prefix, or the preceding text)."""
     text, start = (f"{prefix} {sentence}", len(prefix) + 1) if prefix else (sentence, 0)
@@ -83,14 +93,11 @@ def _reference(model, tok, sentence: str, prefix: str, bow: bool, after_text: bo
     ids = list(enc["input_ids"])
     with torch.no_grad():
         logits = model(torch.tensor([ids])).logits[0].double().numpy()
-    vocab = logits.shape[1]
     probs = []
     for row in logits:                                 # softmax, float64
         e = np.exp(row - row.max())
         probs.append(e / e.sum())
-    starts = [v for v in range(vocab) if v < len(tok) and (
-        tok.convert_ids_to_tokens(v).startswith(("Ġ", "▁")) or tok.decode([v])[:1].isspace())]
-    starts = sorted(set(starts) | {tok.eos_token_id})
+    starts = list(_word_starts(tok))
     words = _token_words(text, enc["offset_mapping"], start)
     surprisal, entropy = [], []
     for w in range(len(sentence.split())):
@@ -135,6 +142,9 @@ def test_text_context_takes_the_whole_preceding_units_that_fit(tokenizers):
     tight = text_inputs(tok, corpus, "Read:", len(tok("Read:")["input_ids"]) + lengths[1] + lengths[2])
     assert tight[2] == ("Read: Three four five. Six seven.", len("Read: Three four five. "), True)
     assert tight[1][0] == "Read: One two. Three four five."
+    with pytest.raises(DataError, match=r"context.max_context=3: unit #1 \(article 0, sentence 1\) alone has \d+ "
+                                        r"tokens \(prefix aside\); raise context.max_context, or use context=unit."):
+        text_inputs(tok, corpus, "", 3)
 
 
 @pytest.mark.parametrize("family", ["llama", "gemma3_text"])
@@ -185,8 +195,7 @@ def test_the_logit_lens_equals_each_layer_through_the_final_norm_and_its_last_la
         with torch.no_grad():
             hidden = model(torch.tensor([ids]), output_hidden_states=True).hidden_states
         words = _token_words(sentence, enc["offset_mapping"], 0)
-        starts = sorted({v for v in range(len(tok)) if tok.convert_ids_to_tokens(v).startswith(("Ġ", "▁"))
-                         or tok.decode([v])[:1].isspace()} | {tok.eos_token_id})
+        starts = list(_word_starts(tok))
         for layer in range(model.config.num_hidden_layers - 1):         # the last: the model's own, checked above
             with torch.no_grad():
                 logits = model.get_output_embeddings()(norm(hidden[layer + 1][0])).double()

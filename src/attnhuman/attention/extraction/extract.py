@@ -199,6 +199,9 @@ def text_inputs(tokenizer, corpus: Corpus, prefix: str, max_context: int) -> lis
     out = []
     for k, sentence in enumerate(corpus.sentences):
         start, budget = k, budget_all - lengths[k]
+        if budget < 0:
+            raise DataError(f"context.max_context={max_context}: unit {corpus.label(k)} alone has {lengths[k]} tokens "
+                            f"(prefix aside); raise context.max_context, or use context=unit.")
         while start > first_of[k] and lengths[start - 1] <= budget:
             budget -= lengths[start - 1]
             start -= 1
