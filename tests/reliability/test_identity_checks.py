@@ -1,12 +1,14 @@
 """What the numbers depend on is what their identity covers: released attention against its pinned SHA-256, cached
 cohorts and extractions checked again when read."""
 import json
+import logging
 import re
 import shutil
 
 import numpy as np
 
 from attnhuman import identity
+from attnhuman.attention.source import ReleasedSource
 from helpers.commands import command, runs
 from helpers.paths import LLAMA30, READING_BRAIN
 
@@ -31,15 +33,14 @@ def _swapped_sentences(folder):
     return path
 
 
-def test_released_attention_that_is_not_the_release_is_named_tagged_or_refused(tmp_path):
+def test_released_attention_that_is_not_the_release_is_named_tagged_or_refused(tmp_path, corpus, caplog):
     path = _swapped_sentences(tmp_path / "released")
-    result = command(tmp_path, *JOB, f"source.path={path}")
+    with caplog.at_level(logging.WARNING):
+        output = ReleasedSource(path, verify="warn").load(corpus)
     assert f"{path} differs from the released llama-30b/packed_plain.npz (SHA-256 is not 2e4eaf2be58e...): its " \
            "numbers are not the release's; the run is tagged attention_modified (source.verify=strict refuses such " \
-           "files)." in result.output
-    (run,) = runs(tmp_path)[1]
-    assert run.data.tags["attention_modified"] == "packed_plain.npz"
-    assert round(run.data.metrics["resemblance_L1"], 2) != 64.32
+           "files)." in caplog.text
+    assert output.tags["attention_modified"] == "packed_plain.npz"          # a job logs its source's tags
 
     refused = command(tmp_path / "strict", *JOB, f"source.path={path}", "data.verify=strict", check=False)
     assert refused.returncode == 1
@@ -53,9 +54,8 @@ def test_the_release_itself_is_not_flagged(tmp_path):
     copy = tmp_path / "llama-30b" / "packed_plain.npz"
     copy.parent.mkdir()
     shutil.copyfile(LLAMA30 / "packed_plain.npz", copy)
-    result = command(tmp_path, *JOB, f"source.path={copy}", "data.verify=strict")
-    assert "differs from the released" not in result.output
-    assert "attention_modified" not in runs(tmp_path)[1][0].data.tags
+    source = ReleasedSource(copy, verify="strict")
+    assert source.modified == {} and source.unavailable() == []
 
 
 def _edit_cache_entry(cache, edit, digest=None):

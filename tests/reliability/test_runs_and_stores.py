@@ -52,13 +52,13 @@ def test_a_port_that_is_not_an_mlflow_server_is_named(tmp_path):
     assert f"MLflow tracking server {uri}: its health check answered HTTP 404: is it an MLflow server?" in result.output
 
 
-def test_a_read_only_store_is_named_before_any_run(tmp_path):
+def test_a_read_only_store_is_named_before_any_run(tmp_path, tiny_released):
     """An immutable store file (chattr +i: even root cannot write it) is found when a new process prepares it."""
-    command(tmp_path, *RELEASED)
+    command(tmp_path, *tiny_released)
     db = tmp_path / "mlruns" / "mlflow.db"
     subprocess.run(["chattr", "+i", str(db)], check=True)
     try:
-        result = process(tmp_path, *RELEASED, "rerun=true", check=False)
+        result = process(tmp_path, *tiny_released, "rerun=true", check=False)
     finally:
         subprocess.run(["chattr", "-i", str(db)], check=True)
     assert result.returncode == 1
