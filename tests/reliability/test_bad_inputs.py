@@ -168,32 +168,35 @@ def test_resaved_weights_are_not_served_from_the_cache(tiny_folder, tmp_path, ch
     assert not np.allclose(changed.store.attention, first.store.attention)
 
 
-def test_cached_store_edited_into_invalid_attention_is_recomputed(tiny_folder, tmp_path, checkpoint_cache, caplog):
+def _edited_cache_reloaded(tiny_folder, tmp_path, checkpoint_cache, caplog, edit):
+    """The extraction, its cache entry's arrays changed by ``edit``, and the extraction loaded again (warnings
+    caught); returns ``(first, again, path)``."""
     corpus = Corpus(SENTENCES)
     first = _source(tiny_folder, tmp_path / "cache", checkpoint_cache).load(corpus)
     path = ExtractionCache(tmp_path / "cache").path(first.tags["cache_key"])
     with np.load(path) as z:
         arrays = dict(z)
-    arrays["attention"][0, 0, 1] = -0.25
-    arrays["digest"] = identity.of_arrays({k: arrays[k] for k in ARRAYS})      # an edit that knows the format
+    edit(arrays)
     np.savez(path, **arrays)
     with caplog.at_level(logging.WARNING):
         again = _source(tiny_folder, tmp_path / "cache", checkpoint_cache).load(corpus)
+    return first, again, path
+
+
+def test_cached_store_edited_into_invalid_attention_is_recomputed(tiny_folder, tmp_path, checkpoint_cache, caplog):
+    def negative(arrays):
+        arrays["attention"][0, 0, 1] = -0.25
+        arrays["digest"] = identity.of_arrays({k: arrays[k] for k in ARRAYS})      # an edit that knows the format
+    first, again, _ = _edited_cache_reloaded(tiny_folder, tmp_path, checkpoint_cache, caplog, negative)
     assert again.tags["cache_hit"] == "false" and "layer 0 has negative weights" in caplog.text
     np.testing.assert_array_equal(again.store.attention, first.store.attention)
 
 
 def test_cached_store_with_two_layers_swapped_is_recomputed(tiny_folder, tmp_path, checkpoint_cache, caplog):
     """Valid attention, but not what was extracted: the entry's digest says so."""
-    corpus = Corpus(SENTENCES)
-    first = _source(tiny_folder, tmp_path / "cache", checkpoint_cache).load(corpus)
-    path = ExtractionCache(tmp_path / "cache").path(first.tags["cache_key"])
-    with np.load(path) as z:
-        arrays = dict(z)
-    arrays["attention"] = arrays["attention"][::-1].copy()
-    np.savez(path, **arrays)
-    with caplog.at_level(logging.WARNING):
-        again = _source(tiny_folder, tmp_path / "cache", checkpoint_cache).load(corpus)
+    def swap_layers(arrays):
+        arrays["attention"] = arrays["attention"][::-1].copy()
+    first, again, path = _edited_cache_reloaded(tiny_folder, tmp_path, checkpoint_cache, caplog, swap_layers)
     assert again.tags["cache_hit"] == "false"
     assert f"Extraction cache file {path} is unusable (ValueError: its arrays were edited since it was written); " \
            "recomputing it." in caplog.text

@@ -176,9 +176,9 @@ def job_spec(cfg: DictConfig) -> JobSpec:
     measure = measures.check(str(cfg.measure.name))
     humans = humans_spec(cfg)
     paths = OmegaConf.to_container(cfg.paths, resolve=True)
-    asked = cfg.predictive.predictors
+    asked = asked_predictors(cfg)
     context = {"context": str(cfg.context.name), "max_context": cfg.context.max_context,
-               "lens": not isinstance(asked, str) and "lens" in list(asked)}
+               "lens": asked is not None and "lens" in asked}
     source = build(cfg.source, "source", spec=model, prefix=dataclasses.asdict(prefix), paths=paths, measure=measure,
                    context=context)
     step = hub.training_step(cfg.model.revision) if "id" in cfg.model else None
@@ -187,35 +187,37 @@ def job_spec(cfg: DictConfig) -> JobSpec:
             "source": str(cfg.source.name), "family": model.family, "stage": model.stage}
     return JobSpec(name=run_name(cfg, model, score), model=model, prefix=prefix, measure=measure,
                    source_name=str(cfg.source.name), source=source, humans=humans, score=score,
-                   predictive=power_options(cfg, source),
+                   predictive=power_options(cfg, source, asked),
                    config_hash=identity.of_value(tree)[:16], params=flatten(job_config(cfg, model, step)), tags=tags,
                    training_step=step, rerun=bool(cfg.rerun), tracking=tracking(cfg))
 
 
-def power_options(cfg: DictConfig, source: AttentionSource) -> PowerOptions:
-    """``cfg.predictive``, its predictors resolved (``auto``: what the source gives of surprisal and entropy) and
-    refused where the source cannot give them (released attention has no log-probabilities)."""
-    settings = OmegaConf.to_container(cfg.predictive, resolve=True)
-    asked = settings.pop("predictors")
-    gives, name = tuple(source.gives), str(cfg.source.name)
+def asked_predictors(cfg: DictConfig) -> tuple[str, ...] | None:
+    """``predictive.predictors`` as the command names them, or None for ``auto``."""
+    asked = OmegaConf.to_container(cfg.predictive, resolve=True)["predictors"]
     if asked == "auto":
-        predictors = tuple(p for p in ("surprisal", "entropy") if p in gives)
-    elif isinstance(asked, list):
-        predictors = tuple(str(p) for p in asked)
-        lacking = [p for p in predictors if p in PREDICTORS and p not in gives]
-        if lacking:
-            offers = [p for p in gives if p in PREDICTORS]
-            raise ConfigError(f"predictive.predictors={predictors_text(predictors)}: source={name} gives no "
-                              f"{', '.join(lacking)}{' (released attention has no log-probabilities)' if name == 'released' else ''}"
-                              f"; it gives {', '.join(offers) or 'no word predictions'}. Choose among those, or a "
-                              "source that runs the model (source=hf), or predictive.predictors=auto.")
-    else:
+        return None
+    if not isinstance(asked, list):
         raise ConfigError(f"predictive.predictors={asked!r}: a list, e.g. [surprisal, entropy], or auto.")
-    return PowerOptions(predictors=predictors, **settings)
+    return tuple(str(p) for p in asked)
 
 
-def predictors_text(predictors) -> str:
-    return "[" + ", ".join(predictors) + "]"
+def power_options(cfg: DictConfig, source: AttentionSource, asked: tuple[str, ...] | None) -> PowerOptions:
+    """``cfg.predictive`` with the ``asked`` predictors (None, ``auto``: what the source gives of surprisal and
+    entropy), refused where the source cannot give them (released attention has no log-probabilities)."""
+    settings = OmegaConf.to_container(cfg.predictive, resolve=True)
+    del settings["predictors"]
+    gives, name = tuple(source.gives), str(cfg.source.name)
+    if asked is None:
+        return PowerOptions(predictors=tuple(p for p in ("surprisal", "entropy") if p in gives), **settings)
+    lacking = [p for p in asked if p in PREDICTORS and p not in gives]
+    if lacking:
+        offers = [p for p in gives if p in PREDICTORS]
+        raise ConfigError(f"predictive.predictors=[{', '.join(asked)}]: source={name} gives no {', '.join(lacking)}"
+                          f"{' (released attention has no log-probabilities)' if name == 'released' else ''}; it gives "
+                          f"{', '.join(offers) or 'no word predictions'}. Choose among those, or a source that runs "
+                          "the model (source=hf), or predictive.predictors=auto.")
+    return PowerOptions(predictors=asked, **settings)
 
 
 def humans_spec(cfg: DictConfig) -> HumanSpec:

@@ -85,6 +85,23 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def _right_padding(tokenizer) -> None:
+    """Pad on the right (positions stay those of the unbatched inputs), with EOS where there is no pad token."""
+    tokenizer.padding_side = "right"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+
+
+def _unpredicted(corpus: Corpus, lens_layers: int | None) -> dict[str, np.ndarray]:
+    """NaN arrays for each word's predictions: :data:`PREDICTED` ``(n_words,)``, and ``lens`` ``(layers, n_words)``
+    when ``lens_layers`` is given."""
+    n = int(corpus.word_offsets[-1])
+    out = {name: np.full(n, np.nan) for name in PREDICTED}
+    if lens_layers is not None:
+        out["lens"] = np.full((lens_layers, n), np.nan)
+    return out
+
+
 def model_inputs(corpus: Corpus, prefix: str) -> tuple[list[str], int]:
     """Texts the model reads and where the sentence starts in each."""
     if not prefix:
@@ -106,15 +123,11 @@ def extract(model, tokenizer, corpus: Corpus, prefix: str = "", batch_size: int 
     """
     texts, span_start = model_inputs(corpus, prefix)
     check_context(model.config, tokenizer, texts, corpus)
-    tokenizer.padding_side = "right"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
+    _right_padding(tokenizer)
     attention = None     # (layers, heads, cells): heads as returned (a tensor-parallel rank's share)
     nll = np.zeros(len(corpus))
     n_tokens = np.zeros(len(corpus), dtype=np.int64)
-    predicted_words = {name: np.full(int(corpus.word_offsets[-1]), np.nan) for name in PREDICTED}
-    if lens:
-        predicted_words["lens"] = np.full((model.config.num_hidden_layers, int(corpus.word_offsets[-1])), np.nan)
+    predicted_words = _unpredicted(corpus, model.config.num_hidden_layers if lens else None)
     bow, starts = has_word_starts(tokenizer), None
     stats = AlignmentStats()
     done, earlier_s = np.zeros(len(corpus), dtype=bool), 0.0
@@ -246,12 +259,8 @@ def text_predictions(model, tokenizer, corpus: Corpus, prefix: str = "", max_con
     inputs = text_inputs(tokenizer, corpus, prefix, max_context)
     texts = [text for text, _, _ in inputs]
     check_context(model.config, tokenizer, texts, corpus)
-    tokenizer.padding_side = "right"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    out = {name: np.full(int(corpus.word_offsets[-1]), np.nan) for name in PREDICTED}
-    if lens:
-        out["lens"] = np.full((model.config.num_hidden_layers, int(corpus.word_offsets[-1])), np.nan)
+    _right_padding(tokenizer)
+    out = _unpredicted(corpus, model.config.num_hidden_layers if lens else None)
     starts = None
     device = next(model.parameters()).device
     order = np.argsort([len(t) for t in texts], kind="stable")
