@@ -56,6 +56,15 @@ perm_p = _per_group("perm_p")
 perm_q = _per_group("perm_q")
 n_fdr_layers = _per_group("n_fdr_layers")
 perm_immobile_sentences = _per_group("perm_immobile_sentences")
+# their 95% bootstrap intervals over subjects (docs/method.md, "Uncertainty"), and the per-layer % of ceiling as a curve
+# with its band
+resemblance_low = _per_group("resemblance_low")
+resemblance_high = _per_group("resemblance_high")
+ceiling_low = _per_group("ceiling_low")
+ceiling_high = _per_group("ceiling_high")
+pct = _per_group("pct")
+pct_low = _per_group("pct_low")
+pct_high = _per_group("pct_high")
 TRIVIAL_R2 = "trivial_r2"          # curve: mean R2 over a layer's heads on the start / previous / self patterns
 
 # fMRI (docs/method.md, "fMRI"); fmri_r2 is a per-layer curve
@@ -66,6 +75,10 @@ fmri_best_layer = _per_region("fmri_best_layer")
 fmri_n_subjects = _per_region("fmri_n_subjects")
 fmri_n_sentences = _per_region("fmri_n_sentences")
 fmri_legacy_pearson = _per_region("fmri_legacy_pearson")
+fmri_resemblance_low = _per_region("fmri_resemblance_low")      # 95% bootstrap intervals over subjects
+fmri_resemblance_high = _per_region("fmri_resemblance_high")
+fmri_ceiling_low = _per_region("fmri_ceiling_low")
+fmri_ceiling_high = _per_region("fmri_ceiling_high")
 
 # word importance (docs/method.md, "Word importance from reading times"); wi_rho is a per-layer curve
 wi_rho = _word_importance("rho")
@@ -75,6 +88,17 @@ wi_sd = _word_importance("sd")
 wi_normalised = _word_importance("normalised")
 wi_ceiling = _per_group("wi_ceiling")
 wi_n_units = _per_group("wi_n_units")
+wi_n_subjects = _per_group("wi_n_subjects")
+# 95% bootstrap intervals over units (docs/method.md, "Uncertainty"); wi_pct: the per-layer % of ceiling, a curve
+wi_normalised_low = _word_importance("normalised_low")
+wi_normalised_high = _word_importance("normalised_high")
+wi_best_rho_low = _word_importance("best_rho_low")
+wi_best_rho_high = _word_importance("best_rho_high")
+wi_ceiling_low = _per_group("wi_ceiling_low")
+wi_ceiling_high = _per_group("wi_ceiling_high")
+wi_pct = _word_importance("pct")
+wi_pct_low = _word_importance("pct_low")
+wi_pct_high = _word_importance("pct_high")
 
 
 def wi_baseline(name: str, group: str) -> str:
@@ -131,6 +155,20 @@ def predictive_figure(predictor: str, measure: str, group: str) -> str:
 NTP_LOSS = "ntp_loss"                     # mean over sentences of the mean token NLL (nats)
 NTP_LOSS_PER_LEN = "ntp_loss_per_len"     # the same divided once more by the token count (the paper's Table 1 scale)
 ANALYSIS_S = "analysis_s"                 # seconds of the analyses (bench/sweep.py)
+
+
+def n_excluded(level: str, group: str) -> str:
+    """How many of ``level`` (subject, sentence, unit, subject_unit, word ...) the data or an analysis left out for
+    ``group`` (each one with its reason in :data:`EXCLUSIONS`)."""
+    return f"n_excluded_{level}_{group}"
+
+
+# tags of a job run besides its settings: which corpus (a name for people), which attention measure, the sanity flags
+# of its scores (comparison/scores.py) and the one-line summary MLflow shows as the run's description
+CORPUS = "corpus"
+MEASURE = "measure"
+FLAGS = "flags"
+DESCRIPTION = "mlflow.note.content"
 
 
 def headline(group: str, run: str) -> str:

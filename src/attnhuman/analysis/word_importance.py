@@ -118,6 +118,8 @@ class WordImportance:
     units: np.ndarray            # indices of the units scored
     human: list[np.ndarray]      # h per scored unit
     model: list[np.ndarray]      # m at the best layer per scored unit
+    unit_rho: np.ndarray         # (n_layers, scored units) rho per unit, NaN where constant
+    ceiling_rho: np.ndarray      # (n_subjects, scored units) each subject's rho against the others, NaN where none
 
     def to_frame(self) -> pd.DataFrame:
         """One row per layer: layer, rho, sd, n, n_constant."""
@@ -168,7 +170,7 @@ def word_importance(attention: LayerHeadCells, n_words: np.ndarray, relfix: list
     n_layers, n_subj = m_flat.shape[0], r_flat.shape[0]
     rho_model = np.empty((n_layers, units.size))
     rho_base = {b: np.empty(units.size) for b in base}
-    subj_sum, subj_n = np.zeros(n_subj), np.zeros(n_subj)
+    rho_ceiling = np.full((n_subj, units.size), np.nan)
     for n in np.unique(n_words[units]):
         which = np.flatnonzero(n_words[units] == n)
         idx = starts[units[which]][:, None] + np.arange(n)       # (u, n) global word indices
@@ -182,13 +184,11 @@ def word_importance(attention: LayerHeadCells, n_words: np.ndarray, relfix: list
         n_other = has.sum(0) - has
         with np.errstate(invalid="ignore", divide="ignore"):
             rho = _spearman(r, others / n_other[..., None])
-        ok = has & (n_other >= 1) & np.isfinite(rho)
-        subj_sum += np.where(ok, rho, 0).sum(1)
-        subj_n += ok.sum(1)
+        rho_ceiling[:, which] = np.where(has & (n_other >= 1), rho, np.nan)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         layer_rho, layer_sd = np.nanmean(rho_model, 1), np.nanstd(rho_model, 1)
-        ceiling = float(np.nanmean(np.where(subj_n > 0, subj_sum / np.maximum(subj_n, 1), np.nan)))
+        ceiling = float(np.nanmean(np.nanmean(rho_ceiling, axis=1)))
         baselines = {b: float(np.nanmean(v)) for b, v in rho_base.items()}
     if np.isnan(layer_rho).all():
         raise DataError(f"word importance: all {units.size} scored units are constant in every layer")
@@ -199,4 +199,5 @@ def word_importance(attention: LayerHeadCells, n_words: np.ndarray, relfix: list
         layer_n=np.isfinite(rho_model).sum(1), n_constant=np.isnan(rho_model).sum(1),
         best_layer=best, best_rho=float(layer_rho[best]), ceiling=ceiling,
         normalised=100 * float(layer_rho[best]) / ceiling, baselines=baselines, units=units,
-        human=np.split(h_flat[used], split), model=np.split(m_flat[best, used], split))
+        human=np.split(h_flat[used], split), model=np.split(m_flat[best, used], split), unit_rho=rho_model,
+        ceiling_rho=rho_ceiling)

@@ -30,7 +30,7 @@ from attnhuman.humans.simulate import DEFAULT_GROUPS, GroupParams, Simulation
 
 log = logging.getLogger(__name__)
 CORPORA = ("auto", "reading_brain", "demo")
-NODE_KEYS = ("_target_", "name", "runs_model")     # what a node tells the application, not its factory
+NODE_KEYS = ("_target_", "name", "label", "runs_model")     # what a node tells the application, not its factory
 
 
 def build(node: DictConfig, group: str, **runtime):

@@ -14,6 +14,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 from attnhuman import __version__, identity, metrics
+from attnhuman.analysis import bootstrap
 from attnhuman.analysis.attention_entropy import attention_entropy
 from attnhuman.analysis.fmri import fmri_summary, fmri_table
 from attnhuman.analysis.resemblance import GroupResemblance, score_group
@@ -26,6 +27,7 @@ from attnhuman.app.spec import HumanSpec, JobSpec, job_spec
 from attnhuman.app.tracking import RunLog, finished_run, prepare_store, sweep_id, sweep_tags
 from attnhuman.attention.extraction import measures, ranks
 from attnhuman.attention.source import SourceOutput
+from attnhuman.comparison.scores import flag_text, scores
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cache import HumansCache
@@ -34,6 +36,7 @@ from attnhuman.humans.cohort import Cohort, ExclusionReport
 from attnhuman.humans.reading_times import ReadingTimes
 from attnhuman.humans.word_table import WordMeasures
 from attnhuman.reporting.figures import importance_strip, layerwise_resemblance, word_importance_curves
+from attnhuman.reporting.formats import headline
 
 log = logging.getLogger(__name__)
 # The modules whose source defines a job's numbers: their digest is part of the run identity.
@@ -186,11 +189,20 @@ def run(cfg: DictConfig) -> dict | None:
     try:
         with Heartbeat(client, run_id, tracking.heartbeat_s):
             summary = _analyze(spec, RunLog(client, run_id, _output_dir()), humans)
-    except BaseException:
+    except BaseException as e:
+        client.set_tag(run_id, metrics.DESCRIPTION, f"FAILED: {failure_reason(e)}")
         client.set_terminated(run_id, "FAILED")
         raise
     client.set_terminated(run_id, "FINISHED")
     return summary
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line: the error's type and the first line of its message (``KeyboardInterrupt``: interrupted)."""
+    if isinstance(error, KeyboardInterrupt):
+        return "interrupted (KeyboardInterrupt)"
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0][:300]}" if lines else type(error).__name__
 
 
 def _assist(spec: JobSpec) -> None:
@@ -208,7 +220,7 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
 
     log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
     log.debug("%s", humans.report.format())
-    sink.tags(humans.tags)
+    sink.tags({**humans.tags, metrics.CORPUS: spec.humans.corpus_label, metrics.MEASURE: spec.measure})
     output: SourceOutput = spec.source.load(humans.corpus)
     store = output.store                                # None: a source of word predictions alone
     if store is not None:
@@ -226,7 +238,10 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
     summary.update(log_predictive_power(sink, humans.corpus, humans.times, predictions, spec.predictive,
                                         humans.report))
     summary[metrics.ANALYSIS_S] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
-    sink.metrics(summary)
+    summary.update({metrics.n_excluded(level, group): n for (level, group), n in humans.report.counts().items()})
+    found = scores(summary)
+    sink.metrics({**summary, **{s.key: s.value for s in found}})     # the headlines again, under names the UI shows
+    sink.tags({metrics.FLAGS: flag_text(found), metrics.DESCRIPTION: headline(found)})
     sink.table(metrics.EXCLUSIONS, humans.report.to_frame(), index=False)
 
     if results:
@@ -260,10 +275,16 @@ def _attention_analyses(sink: RunLog, spec: JobSpec, humans: Humans, store) -> t
 def _log_resemblance(sink: RunLog, group: str, res, cohort: Cohort, n_layers: int) -> dict[str, float]:
     """One group's curve, per-subject table and permutation test; returns its summary metrics."""
     sfx = res.suffix
+    sure = bootstrap.over_subjects(res.r2, res.ceiling_r2)
     sink.curve(metrics.r2(group, sfx), res.layer_r2)
+    sink.curve(metrics.pct(group, sfx), res.layer_resemblance)
+    sink.curve(metrics.pct_low(group, sfx), sure.layer_low)
+    sink.curve(metrics.pct_high(group, sfx), sure.layer_high)
     summary = {metrics.resemblance(group, sfx): res.resemblance, metrics.best_layer(group, sfx): res.best_layer,
                metrics.ceiling(group, sfx): res.ceiling, metrics.n_subjects(group): len(res.subjects),
-               metrics.n_sentences(group): cohort.n_sentences}
+               metrics.n_sentences(group): cohort.n_sentences,
+               metrics.resemblance_low(group, sfx): sure.percent[0], metrics.resemblance_high(group, sfx): sure.percent[1],
+               metrics.ceiling_low(group, sfx): sure.ceiling[0], metrics.ceiling_high(group, sfx): sure.ceiling[1]}
     table = pd.DataFrame(res.r2.T, index=pd.Index(res.subjects, name="subject"),
                          columns=pd.Index(range(n_layers), name="layer"))
     sink.table(metrics.r2_table(group, sfx), table)
@@ -287,22 +308,34 @@ def _log_word_importance(sink: RunLog, store, corpus: Corpus, group: str, relfix
                for mode in RECEIVED}
     summary = {}
     for mode, res in results.items():
+        sure = bootstrap.over_units(res.unit_rho, res.ceiling_rho)
         sink.curve(metrics.wi_rho(group, mode), res.layer_rho)
+        sink.curve(metrics.wi_pct(group, mode), 100 * res.layer_rho / res.ceiling)
+        sink.curve(metrics.wi_pct_low(group, mode), sure.layer_low)
+        sink.curve(metrics.wi_pct_high(group, mode), sure.layer_high)
         summary.update({metrics.wi_best_rho(group, mode): res.best_rho,
                         metrics.wi_best_layer(group, mode): res.best_layer,
                         metrics.wi_sd(group, mode): float(res.layer_sd[res.best_layer]),
-                        metrics.wi_normalised(group, mode): res.normalised})
+                        metrics.wi_normalised(group, mode): res.normalised,
+                        metrics.wi_normalised_low(group, mode): sure.percent[0],
+                        metrics.wi_normalised_high(group, mode): sure.percent[1],
+                        metrics.wi_best_rho_low(group, mode): sure.score[0],
+                        metrics.wi_best_rho_high(group, mode): sure.score[1]})
+        if mode == "mean":
+            summary.update({metrics.wi_ceiling_low(group): sure.ceiling[0],
+                            metrics.wi_ceiling_high(group): sure.ceiling[1]})
         log.info("[%s] word importance (received=%s): best layer %d, rho %.3f (SD %.3f) over %d units; ceiling %.3f "
                  "(%.1f%%); baselines %s", group, mode, res.best_layer, res.best_rho, res.layer_sd[res.best_layer],
                  res.layer_n[res.best_layer], res.ceiling, res.normalised,
                  ", ".join(f"{k} {v:.3f}" for k, v in res.baselines.items()))
-    headline = results["mean"]
-    summary.update({metrics.wi_ceiling(group): headline.ceiling, metrics.wi_n_units(group): len(headline.units),
-                    **{metrics.wi_baseline(k, group): v for k, v in headline.baselines.items()}})
+    shown = results["mean"]
+    summary.update({metrics.wi_ceiling(group): shown.ceiling, metrics.wi_n_units(group): len(shown.units),
+                    metrics.wi_n_subjects(group): shown.ceiling_rho.shape[0],
+                    **{metrics.wi_baseline(k, group): v for k, v in shown.baselines.items()}})
     table = pd.concat([r.to_frame().assign(received=m) for m, r in results.items()], ignore_index=True)
     sink.table(metrics.word_importance_table(group), table, index=False)
     sink.figure(f"figures/word_importance_{group}.png", word_importance_curves(results, f"word importance, {group}"))
-    sink.figure(f"figures/word_importance_example_{group}.png", importance_strip(headline, corpus, group))
+    sink.figure(f"figures/word_importance_example_{group}.png", importance_strip(shown, corpus, group))
     return summary
 
 
@@ -310,6 +343,11 @@ def _log_fmri(sink: RunLog, store, cohorts, score: str, corpus) -> dict[str, flo
     """The fMRI curves and ``tables/fmri_resemblance.csv``; returns the summary."""
     results, summary = fmri_summary(store, cohorts, score, corpus)
     for (region, group), res in results.items():
+        sure = bootstrap.over_subjects(res.r2, res.ceiling_r2)
+        summary.update({metrics.fmri_resemblance_low(region, group): sure.percent[0],
+                        metrics.fmri_resemblance_high(region, group): sure.percent[1],
+                        metrics.fmri_ceiling_low(region, group): sure.ceiling[0],
+                        metrics.fmri_ceiling_high(region, group): sure.ceiling[1]})
         sink.curve(metrics.fmri_r2(region, group), res.layer_r2)
         log.info("[%s] fMRI %s: resemblance %.2f%% (best layer %d, R2 %.5f, ceiling %.5f, %d subjects)",
                  group, region, res.resemblance, res.best_layer, res.r2_model, res.ceiling, len(res.subjects))

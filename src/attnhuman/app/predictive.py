@@ -71,5 +71,6 @@ def _report(report: ExclusionReport, group: str, measure: str, name: str, result
     for level, counts in (("word", result.excluded), ("observation", result.dropped)):
         for reason, n in counts.items():
             if n:
-                report.add(group, level, f"{n} {level}s", f"predictive power of {name} for {measure}: {reason}")
+                report.add(group, level, f"{n} {level}s", f"predictive power of {name} for {measure}: {reason}",
+                           count=n)
 

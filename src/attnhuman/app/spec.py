@@ -58,7 +58,8 @@ NOT_IDENTITY = {
     "model": ("name", "family", "stage", "description", "default_size", "sizes",   # the resolved entry stands for them
               "id", "revision"),        # model=hub: the weights are fingerprinted; a stepN revision is training_step
     "prefix": ("released_file",),       # where released attention is: its contents are fingerprinted
-    "data": ("_target_", "root", "cache_dir", "download", "verify", "path", "ia_report", "fixation_report"),
+    "data": ("_target_", "root", "cache_dir", "download", "verify", "path", "ia_report", "fixation_report",
+             "label"),                  # the corpus' name for people: tags and run names
     "source": ("_target_", "path", "root", "verify",            # the attention input: fingerprinted
                "batch_size", "chunk_size", "device_map", "gpu_memory_gb", "tp_size", "one_process_per_shard",
                "runs_model", "progress", "cache", "cache_dir",  # how fast, where: the same numbers
@@ -122,6 +123,7 @@ class HumanSpec:
     fmri: str | None            # None (off), "r2" or "legacy_pearson"
     humans_hash: str            # the data settings but their location, and the analysis options
     cache: Path                 # paths.cache: parsed human data is kept under <cache>/humans
+    corpus_label: str           # the corpus' name for people: GECO, OneStop, a lab's name (data.label)
 
 
 @dataclass(frozen=True)
@@ -228,8 +230,26 @@ def humans_spec(cfg: DictConfig) -> HumanSpec:
         raise ConfigError(f"analysis.groups=[{', '.join(groups)}]: name each group to compare once, at least one "
                           "(e.g. [L1, L2], or [L1] for data with native readers only).")
     return HumanSpec(data=build(cfg.data, "data"), data_name=str(cfg.data.name), groups=groups,
-                  fmri=fmri_score(cfg), humans_hash=identity.of_value(tree)[:16],
-                  cache=Path(str(cfg.paths.cache)).expanduser())
+                     fmri=fmri_score(cfg), humans_hash=identity.of_value(tree)[:16],
+                     cache=Path(str(cfg.paths.cache)).expanduser(), corpus_label=corpus_label(cfg))
+
+
+def corpus_label(cfg: DictConfig) -> str:
+    """``data.label``, or for a corpus in tables without one (``data=word_measures``, ``data=eyelink``) the name of its
+    file or folder (``onestop_sample``): never the loader's name."""
+    label = cfg.data.get("label")
+    if label:
+        return str(label)
+    path = cfg.data.get("path")
+    if path:
+        name = Path(str(path).split("*")[0].rstrip("/")).name
+        return name.split(".")[0] or str(cfg.data.name)
+    return str(cfg.data.name)
+
+
+def _slug(label: str) -> str:
+    """``Natural Stories`` -> ``natural_stories``: a corpus label as part of a run name."""
+    return re.sub(r"[^0-9a-z]+", "_", label.lower()).strip("_")
 
 
 def comparison_spec(cfg: DictConfig) -> ComparisonSpec:
@@ -354,13 +374,13 @@ def _hub_model(model: DictConfig) -> ModelSpec:
 
 def run_name(cfg: DictConfig, model: ModelSpec, score: ScoreOptions) -> str:
     """``model-size-tuning-prefix``, the MLflow run name of a job, with ``+<source>`` for attention not extracted by
-    transformers here (``released``, ``deepspeed``), ``+<measure>`` for a measure other than the weights, ``+<data>``
-    for data other than Reading Brain, ``+sample<N>`` for a sample of its units and ``+<options>`` for score options
+    transformers here (``released``, ``deepspeed``), ``+<measure>`` for a measure other than the weights, ``+<corpus>``
+    for data other than Reading Brain (its :func:`corpus_label`, lower case), ``+sample<N>`` for a sample of its units and ``+<options>`` for score options
     other than the paper's, ``+context_text`` for predictions read after the preceding text
     (``llama-30b-base-none+released+synthetic+cv``, ``smollm2-...-none+norm+geco+sample500``)."""
     extras = [cfg.source.name] if cfg.source.name != DEFAULT_SOURCE else []
     extras += [cfg.measure.name] if cfg.measure.name != DEFAULT_MEASURE else []
-    extras += [cfg.data.name] if cfg.data.name != DEFAULT_DATA else []
+    extras += [_slug(corpus_label(cfg))] if cfg.data.name != DEFAULT_DATA else []
     extras += [f"sample{cfg.data.sample}"] if cfg.data.get("sample") is not None else []
     extras += [f"context_{cfg.context.name}"] if cfg.context.name != "unit" else []
     extras += [score.suffix] if score.suffix else []

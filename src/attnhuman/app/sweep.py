@@ -17,7 +17,7 @@ from attnhuman.app.claims import Heartbeat, recover_stale, where_tags
 from attnhuman.app.errors import CompactConfigError, CompactDataError
 from attnhuman.app.job import code_tags, load_humans, preflight
 from attnhuman.app.spec import comparison_spec, job_spec, tracking
-from attnhuman.app.tracking import SWEEP_TAG, prepare_store, sweep_id, sweep_parent
+from attnhuman.app.tracking import SWEEP_TAG, prepare_store, sweep_id, sweep_label, sweep_parent
 from attnhuman.attention.extraction import ranks
 from attnhuman.errors import ConfigError, DataError
 
@@ -98,7 +98,7 @@ def start_sweep(config: DictConfig, jobs: list[tuple[str, str]]) -> Parent | Non
     if run_id is None:
         name = f"sweep-{Path(sweep).parent.name}-{Path(sweep).name}"
         run_id = client.create_run(experiment_id, run_name=name, tags={
-            "kind": SWEEP_TAG, "sweep": sweep, "n_jobs": str(len(jobs)), **code_tags(), **where_tags()}).info.run_id
+            "kind": SWEEP_TAG, "sweep": sweep_label(sweep), "sweep_dir": sweep, "n_jobs": str(len(jobs)), **code_tags(), **where_tags()}).info.run_id
     else:                                   # the same sweep folder again: its parent runs again, here
         client.update_run(run_id, status="RUNNING")
         for key, value in where_tags().items():

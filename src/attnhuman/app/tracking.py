@@ -144,22 +144,34 @@ def quoted(value: str) -> str:
 
 
 def sweep_id(sweep_dir: str) -> str:
-    """The sweep's output folder, resolved: tags a sweep's runs (``tags.sweep``) for its comparison."""
+    """The sweep's output folder, resolved: tags a sweep's runs (``tags.sweep_dir``) for its comparison."""
     return str(Path(sweep_dir).resolve())
+
+
+def sweep_label(sweep: str) -> str:
+    """The sweep's folder as people read it (``tags.sweep``): relative to the working folder when under it
+    (``multirun/2026-12-06/18-03-24``), else its last two parts."""
+    path = Path(sweep)
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(Path(*path.parts[-2:]))
 
 
 def sweep_parent(client: MlflowClient, experiment_id: str, sweep: str) -> str | None:
     """The parent run of a sweep (``tags.kind = 'sweep'``), which its job and comparison runs hang under."""
-    found = client.search_runs([experiment_id], f"tags.kind = '{SWEEP_TAG}' and tags.sweep = {quoted(sweep)}", max_results=1)
+    found = client.search_runs([experiment_id], f"tags.kind = '{SWEEP_TAG}' and tags.sweep_dir = {quoted(sweep)}",
+                               max_results=1)
     return found[0].info.run_id if found else None
 
 
 def sweep_tags(client: MlflowClient, experiment_id: str, sweep: str | None) -> dict:
-    """A sweep's job or comparison run: ``sweep`` (its folder) and ``mlflow.parentRunId`` (the sweep's run)."""
+    """A sweep's job or comparison run: ``sweep`` (its folder, :func:`sweep_label`), ``sweep_dir`` (resolved) and
+    ``mlflow.parentRunId`` (the sweep's run)."""
     if not sweep:
         return {}
     parent = sweep_parent(client, experiment_id, sweep)
-    return {"sweep": sweep, **({"mlflow.parentRunId": parent} if parent else {})}
+    return {"sweep": sweep_label(sweep), "sweep_dir": sweep, **({"mlflow.parentRunId": parent} if parent else {})}
 
 
 def finished_run(client: MlflowClient, experiment_id: str, identity: str):

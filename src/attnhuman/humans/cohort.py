@@ -19,8 +19,9 @@ class Exclusion:
     group: str
     level: str    # subject | sentence | region
     item: str
-    action: str   # excluded (left out of the analysis) | ignored (other data of the subject used)
+    action: str   # excluded (left out of the analysis) | ignored (other data of the subject used) | kept
     reason: str
+    count: int = 1    # how many of ``level`` the entry stands for (``12 words``)
 
 
 @dataclass
@@ -29,8 +30,8 @@ class ExclusionReport:
 
     entries: list[Exclusion] = field(default_factory=list)
 
-    def add(self, group: str, level: str, item: str, reason: str, action: str = "excluded") -> None:
-        self.entries.append(Exclusion(group, level, item, action, reason))
+    def add(self, group: str, level: str, item: str, reason: str, action: str = "excluded", count: int = 1) -> None:
+        self.entries.append(Exclusion(group, level, item, action, reason, count))
 
     def select(self, group: str | None = None, level: str | None = None) -> list[Exclusion]:
         return [e for e in self.entries
@@ -38,7 +39,15 @@ class ExclusionReport:
 
     def to_frame(self) -> pd.DataFrame:
         return pd.DataFrame([e.__dict__ for e in self.entries],
-                            columns=["group", "level", "item", "action", "reason"])
+                            columns=["group", "level", "item", "action", "reason", "count"])
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """``{(level, group): how many}`` the data and the analyses left out (action ``excluded``)."""
+        out: dict[tuple[str, str], int] = {}
+        for e in self.entries:
+            if e.action == "excluded":
+                out[(e.level, e.group)] = out.get((e.level, e.group), 0) + e.count
+        return out
 
     def summary(self) -> str:
         """One line: how many of each level each group left out, e.g. ``L1: 1 subject, 1 sentence; L2: 2 sentences``."""
