@@ -55,6 +55,7 @@ bench:  ## speed of resemblance analysis, attention extraction, predictive power
 	$(PYTHON) bench/word_importance.py --data $(DATA)
 	$(PYTHON) bench/predictive_power.py --data $(DATA)
 	$(PYTHON) bench/predictors.py --data $(DATA)
+	$(PYTHON) bench/bootstrap.py --data $(DATA)
 	$(PYTHON) bench/sweep.py --data $(DATA)
 
 clean:  ## remove outputs, sweeps and caches (keeps mlruns/)

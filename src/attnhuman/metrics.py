@@ -171,11 +171,6 @@ FLAGS = "flags"
 DESCRIPTION = "mlflow.note.content"
 
 
-def headline(group: str, run: str) -> str:
-    """The comparison run's headline: each compared run's resemblance."""
-    return f"resemblance_{group}/{run}"
-
-
 # artifacts
 ATTENTION = "attention/attention.npz"
 EXCLUSIONS = "reports/exclusions.csv"

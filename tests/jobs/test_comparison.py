@@ -30,7 +30,11 @@ def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
     jobs = {r.info.run_id for r in client.search_runs(experiments, "tags.source = 'released' and params.\"analysis.score\" = 'insample'")}
     for run in found:
         assert run.data.metrics["n_runs"] == 2 and set(run.data.tags["compared_runs"].split(", ")) == jobs
-        assert run.data.metrics["resemblance_L1/llama-30b-base-none released"] == pytest.approx(64.3185, abs=1e-4)
+        assert run.data.metrics["L1 saccade/llama-30b-base-none released"] == pytest.approx(64.3185, abs=1e-4)
+        best = max(run.data.metrics["L2 saccade/llama-30b-base-none released"],
+                   run.data.metrics["L2 saccade/llama-30b-base-translate released"])
+        assert run.data.metrics["L2 saccade"] == best            # the column job runs fill, with the best run's value
+        assert run.data.tags["mlflow.note.content"].startswith("2 runs compared; best: L1 saccade ")
     left_out = pd.read_csv(client.download_artifacts(found[1].info.run_id, "tables/left_out.csv", str(tmp_path / "l")))
     assert list(left_out.reason) == ["scored on other data settings or analysis options than this comparison"]
     for run in found[:2]:

@@ -43,10 +43,25 @@ def test_logged_metrics_equal_an_independent_computation(llama_run):
         assert metrics[f"resemblance_{group}"] == pytest.approx(100 * r2.mean(axis=1).max() / ceiling, abs=1e-4)
         assert metrics[f"best_layer_{group}"] == np.argmax(r2.mean(axis=1))
         assert metrics[f"n_subjects_{group}"] == targets.shape[1]
+        # the 95% interval: subjects resampled with the bootstrap's seeded draws, each statistic from scratch
+        per_subject_ceiling = np.array([lstsq_r2(mean[:, None], targets[:, [s]])[0] for s in range(targets.shape[1])])
+        draws = np.random.default_rng(0).integers(0, targets.shape[1], size=(1000, targets.shape[1]))
+        boot = [100 * r2[:, d].mean(axis=1).max() / per_subject_ceiling[d].mean() for d in draws]
+        assert (metrics[f"resemblance_low_{group}"], metrics[f"resemblance_high_{group}"]) == \
+            pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])), abs=1e-4)
+        ceilings = [per_subject_ceiling[d].mean() for d in draws]
+        assert metrics[f"ceiling_low_{group}"] == pytest.approx(np.percentile(ceilings, 2.5), abs=1e-6)
+        pct = client.get_metric_history(run.info.run_id, f"layer/pct_{group}")
+        np.testing.assert_allclose([m.value for m in pct], 100 * r2.mean(axis=1) / ceiling, atol=1e-4)
+        assert metrics[f"{group} saccade"] == metrics[f"resemblance_{group}"]       # the short headline
         table = pd.read_csv(client.download_artifacts(run.info.run_id, f"tables/r2_{group}.csv", str(tmp)), index_col=0)
         assert table.shape == (targets.shape[1], 60)
         np.testing.assert_allclose(table.to_numpy(), r2.T, atol=1e-9)
     assert f"L2: resemblance {run.data.metrics['resemblance_L2']:.2f}%" in result.output
+    tags = run.data.tags
+    assert tags["mlflow.note.content"].startswith("L1 saccade 64.3 % (layer 1) · L2 saccade 73.5 % (layer 1) · L1 fMRI")
+    assert (tags["corpus"], tags["measure"], tags["flags"]) == ("Reading Brain", "weights", "none")
+    assert run.data.metrics["n_excluded_subject_L1"] == 6 and run.data.metrics["n_excluded_sentence_L2"] == 2
     assert run.data.params["model_size.layers"] == "60" and run.data.params["prefix.name"] == "none"
 
 
@@ -83,6 +98,10 @@ def test_sweep_marks_a_failed_job_and_goes_on(tmp_path):
     assert {r.data.tags.get("mlflow.parentRunId") for r in found if r is not parent} == {parent.info.run_id}
     jobs = {r.info.run_name: r.info.status for r in found if "kind" not in r.data.tags}
     assert jobs == {"llama-7b-base-none+released": "FAILED", "llama-30b-base-none+released": "FINISHED"}
+    [failed] = [r for r in found if r.info.status == "FAILED" and "kind" not in r.data.tags]
+    reason = failed.data.tags["mlflow.note.content"]                  # the reason, in the run's description
+    assert reason.startswith("FAILED: DataError: ") and "\n" not in reason
+    assert "60 layers x 52 heads, but the registry says llama 7b has 32 x 32" in reason
     [comparison] = [r for r in found if r.data.tags.get("kind") == "comparison"]     # for the jobs that finished
     assert comparison.data.metrics["n_runs"] == 1 and comparison.data.metrics["n_left_out"] == 1
     left_out = pd.read_csv(client.download_artifacts(comparison.info.run_id, "tables/left_out.csv", str(tmp_path)))

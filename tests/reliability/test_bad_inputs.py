@@ -286,6 +286,6 @@ def test_a_table_without_a_named_column_stops_before_any_run(tmp_path):
     table.write_text("subject,unit,word,measure\na,1,One,100\na,1,two,50\n")
     result = command(tmp_path, "data=word_measures", f"data.path={table}", "model=gpt2", "size=tiny", check=False)
     assert result.returncode == 1 and "Traceback" not in result.output
-    assert f"gpt2-tiny-base-none+word_measures cannot run:\n  {table}: no column word_index " \
+    assert f"gpt2-tiny-base-none+words cannot run:\n  {table}: no column word_index " \
            "(data.columns.word_index); its columns are ['subject', 'unit', 'word', 'measure']" in result.output
     assert runs(tmp_path)[1] == []

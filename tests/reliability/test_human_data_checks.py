@@ -206,8 +206,8 @@ def _bad_job(case: str, folder, readers, tiny_released) -> tuple[list[str], str]
     tiny, cannot = ["model=gpt2", "size=tiny"], "gpt2-tiny-base-none+geco cannot run:\n  "
     if case == "no fixation report":
         reports = _onestop(folder, fixations=False)
-        return ["data=eyelink", f"data.path={reports}", *tiny], (
-            f"gpt2-tiny-base-none+eyelink cannot run:\n  {reports / 'fixations.csv'}: no such fixation report; put it "
+        return ["data=eyelink", f"data.path={reports}", "data.label=OneStop", *tiny], (
+            f"gpt2-tiny-base-none+onestop cannot run:\n  {reports / 'fixations.csv'}: no such fixation report; put it "
             "there, or set data.fixation_report=null to read the word measures alone\n")
     if case == "one L1 subject left":
         return [*tiny_released, "data.exclude_subjects.L1=[" + ",".join(f"L1_S{i:02d}" for i in range(1, 52)) + "]"], (

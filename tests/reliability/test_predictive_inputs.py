@@ -83,8 +83,9 @@ def test_a_reading_measure_column_absent_or_not_a_number_stops_before_the_run(tm
     else:
         ia.loc[5, "IA_FIRST_RUN_DWELL_TIME"] = "slow"
     ia.to_csv(folder / "ia.csv", index=False)
-    result = command(tmp_path, "data=eyelink", f"data.path={folder}", "model=gpt2", "size=tiny", check=False)
+    result = command(tmp_path, "data=eyelink", f"data.path={folder}", "data.label=My Lab", "model=gpt2", "size=tiny",
+                     check=False)
     assert result.returncode == 1 and "Traceback" not in result.output
-    assert "gpt2-tiny-base-none+eyelink cannot run:" in result.output and message in result.output
+    assert "gpt2-tiny-base-none+my_lab cannot run:" in result.output and message in result.output
     assert str(folder / "ia.csv") in result.output
     assert runs(tmp_path)[1] == []

@@ -82,7 +82,8 @@ def test_a_sweep_in_a_folder_named_with_a_quote_runs_and_compares(tmp_path, tiny
     found = runs(tmp_path)[1]
     assert sorted((r.data.tags.get("kind", "job"), r.info.status) for r in found) == [
         ("comparison", "FINISHED"), ("job", "FINISHED"), ("sweep", "FINISHED")]
-    assert {r.data.tags["sweep"] for r in found} == {str(folder)}
+    assert {r.data.tags["sweep_dir"] for r in found} == {str(folder)}
+    assert {r.data.tags["sweep"] for r in found} == {f"{tmp_path.name}/it's"}     # outside the working folder
 
 
 def test_a_value_with_both_quotes_cannot_be_matched_and_says_so():

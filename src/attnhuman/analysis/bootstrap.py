@@ -7,6 +7,7 @@ count matrix times the ``(items, layers)`` scores.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,8 +40,10 @@ def counts(n_items: int, resamples: int = RESAMPLES, seed: int = SEED) -> np.nda
 
 def _percentile(values: np.ndarray, level: float = LEVEL) -> tuple[np.ndarray, np.ndarray]:
     tail = 50 * (1 - level)
-    with np.errstate(invalid="ignore"):
-        low, high = np.nanpercentile(values, [tail, 100 - tail], axis=0)
+    find = np.percentile if not np.isnan(values).any() else np.nanpercentile    # nanpercentile is 10x slower
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                       # a layer NaN in every resample
+        low, high = find(values, [tail, 100 - tail], axis=0)
     return low, high
 
 
@@ -77,7 +80,8 @@ def over_units(scores: np.ndarray, ceilings: np.ndarray, resamples: int = RESAMP
     (docs/method.md, "Word importance from reading times")."""
     scores, ceilings = np.asarray(scores, dtype=np.float64), np.asarray(ceilings, dtype=np.float64)
     weights = counts(scores.shape[1], resamples, seed)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)                       # a subject with no drawn unit
         layer = (weights @ np.nan_to_num(scores).T) / (weights @ np.isfinite(scores).T)
         subject = (weights @ np.nan_to_num(ceilings).T) / (weights @ np.isfinite(ceilings).T)   # (resamples, S)
         ceiling = np.nanmean(subject, axis=1)

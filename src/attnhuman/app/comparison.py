@@ -22,11 +22,14 @@ from attnhuman import metrics
 from attnhuman.app.job import code_tags, load_humans
 from attnhuman.app.spec import ComparisonSpec, comparison_spec
 from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, quoted, sweep_tags
+from attnhuman.comparison.entered import entered_table
 from attnhuman.comparison.runs import Pair, Run, find_pairs, latest_per_job
+from attnhuman.comparison.scores import Score, scores
 from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table, predictive_power_table
 from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
 from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures, predictive_figures
+from attnhuman.reporting.formats import score_text
 from attnhuman.reporting.report import write_html, write_report, write_word_report
 
 log = logging.getLogger(__name__)
@@ -74,15 +77,19 @@ def select_runs(client: MlflowClient, experiment_id: str, filter_string: str, da
     return runs, notes + older
 
 
-def headline_metrics(resemblance: pd.DataFrame, groups: list[str]) -> dict[str, float]:
-    """Each compared run's resemblance per group (:func:`attnhuman.metrics.headline`; other characters than MLflow's
-    become spaces: ``resemblance_L1/llama-30b-base-none released``)."""
-    out = {}
-    for row in resemblance.to_dict("records"):
-        label = " ".join(re.sub(r"[^\w.\- /]", " ", row["run"]).split())
-        out.update({metrics.headline(g, label): row[f"resemblance_{g}"] for g in groups
-                    if row.get(f"resemblance_{g}") is not None and pd.notna(row[f"resemblance_{g}"])})
-    return out
+def headline_metrics(runs: list[Run]) -> tuple[dict[str, float], dict[str, tuple[str, Score]]]:
+    """The comparison run's metrics keyed as its runs' headlines (:mod:`attnhuman.comparison.scores`), so the runs
+    table shows the comparison in the same columns: each headline's best run (``L1 saccade``) and every run's value
+    (``L1 saccade/llama-30b-base-none+released``; characters MLflow refuses become spaces); and ``{headline: (best
+    run, its score)}``."""
+    values, best = {}, {}
+    for run in runs:
+        label = " ".join(re.sub(r"[^\w.\- /]", " ", run.label).split())
+        for score in scores(run.metrics):
+            values[f"{score.key}/{label}"] = score.value
+            if score.key not in best or score.value > best[score.key][1].value:
+                best[score.key] = (run.label, score)
+    return {**values, **{key: score.value for key, (_, score) in best.items()}}, best
 
 
 def _run(client: MlflowClient, found, folder: Path) -> Run:
@@ -152,7 +159,7 @@ def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> st
         log.info("data=%s has no saccade cohorts: the comparison holds the measures and predictive-power tables and "
                  "figures; each run holds its word-importance curves.", data_name)
         tables = ComparisonTables(measures=measures_table(runs, groups),
-                                  predictive_power=predictive_power_table(runs, groups))
+                                  predictive_power=predictive_power_table(runs, groups), entered=entered_table(runs))
         tables.write(out / "tables")
         figures = (measures_figures(tables.measures, groups, out / "figures")
                    + predictive_figures(runs, tables.predictive_power, out / "figures"))
@@ -180,7 +187,7 @@ def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> st
 def _log(spec: ComparisonSpec, client: MlflowClient, experiment_id: str, sweep: str | None,
          comparison: Comparison) -> str:
     """The comparison run: its tables, figures and report as artifacts, its headline metrics."""
-    c, groups = comparison, list(spec.humans.groups)
+    c = comparison
     pd.DataFrame([n.split(": ", 1) for n in c.notes], columns=["run", "reason"]).to_csv(
         c.out / "tables" / "left_out.csv", index=False)
     run = client.create_run(experiment_id, run_name=c.name,
@@ -191,8 +198,11 @@ def _log(spec: ComparisonSpec, client: MlflowClient, experiment_id: str, sweep: 
     sink = RunLog(client, run.info.run_id, c.out)
     sink.params({"filter": c.filter or "(all)", "runs": ", ".join(r.label for r in c.runs)[:6000],
                  **spec.params, "data.name": spec.humans.data_name})
-    sink.metrics({"n_runs": len(c.runs), "n_pairs": len(c.pairs), "n_left_out": len(c.notes),
-                  **(headline_metrics(c.tables.resemblance, groups) if c.tables.resemblance is not None else {})})
+    values, best = headline_metrics(c.runs)
+    sink.metrics({"n_runs": len(c.runs), "n_pairs": len(c.pairs), "n_left_out": len(c.notes), **values})
+    sink.tags({**{f"best {key}": run for key, (run, _) in best.items()},
+               metrics.DESCRIPTION: f"{len(c.runs)} runs compared; best: "
+               + (" · ".join(f"{key} {score_text(score)} ({run})" for key, (run, score) in best.items()) or "none")})
     sink.folder(c.out)
     client.set_terminated(sink.run_id, "FINISHED")
     log.info("Comparison run %s (%s): %d tables, %d figures%s; in the MLflow UI: %s", c.name, sink.run_id,

@@ -88,7 +88,7 @@ def groups_of(values: dict) -> list[str]:
     """The reader groups a run's metrics name (L1, L2 ...), in first-seen order."""
     found = []
     for name in values:
-        for prefix in ("resemblance_", "wi_best_rho_", "fmri_resemblance_" + FMRI_REGION + "_"):
+        for prefix in ("resemblance_", "wi_normalised_", "fmri_resemblance_" + FMRI_REGION + "_"):
             rest = name[len(prefix):] if name.startswith(prefix) else ""
             if rest and "_" not in rest and rest not in found:
                 found.append(rest)

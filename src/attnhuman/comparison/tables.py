@@ -17,6 +17,7 @@ from attnhuman.analysis.trivial import human_table
 from attnhuman.attention.extraction.measures import MEASURES
 from attnhuman.attention.predictors import PREDICTORS
 from attnhuman.comparison import paper
+from attnhuman.comparison.entered import entered_table
 from attnhuman.comparison.runs import Pair, Run
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
@@ -41,6 +42,7 @@ class ComparisonTables:
     correlations: pd.DataFrame | None = None
     head_count_bias: pd.DataFrame | None = None
     predictive_power: pd.DataFrame | None = None
+    entered: pd.DataFrame | None = None          # what entered each run's analyses, what was left out and why
 
     def write(self, folder: Path) -> list[Path]:
         """Every table present as ``folder/<name>.csv`` (``trivial_humans`` keeps its group index)."""
@@ -66,7 +68,7 @@ def comparison_tables(runs: list[Run], pairs: list[Pair], groups: list[str], cor
         trivial_differences=trivial_difference_table(pairs), layer_tests=layer_test_table(pairs, groups, alpha),
         group_tests=group_test_table(runs, groups), correlations=correlation_table(runs, groups, extrapolate_to),
         head_count_bias=head_count_bias(corpus, cohorts, {widest.label: widest.store}),
-        predictive_power=predictive_power_table(runs, groups))
+        predictive_power=predictive_power_table(runs, groups), entered=entered_table(runs))
 
 
 def divergence_table(pairs: list[Pair]) -> pd.DataFrame:

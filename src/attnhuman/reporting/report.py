@@ -216,6 +216,19 @@ def _compared(runs) -> list[str]:
              "may differ for that reason alone.")]
 
 
+def _entered(table: pd.DataFrame | None) -> list[str]:
+    """What entered each run's analyses and what was left out, with the most frequent reasons."""
+    if table is None or table.empty:
+        return []
+    return [_section(
+        "What entered", "entered",
+        "Per run, group and level: how many entered the analyses (subjects and sentences of the saccade scores, units "
+        "of word importance, words of predictive power), how many were left out and the most frequent reasons; every "
+        "entry is in the run's `reports/exclusions.csv`.",
+        table, {"run": "run", "group": "group", "level": "level", "entered": "entered", "left_out": "left out",
+                "reasons": "reasons"})]
+
+
 def _figures(figures, notes: list[str]) -> list[str]:
     """Every figure with its caption (or why it is not drawn), then the runs left out."""
     parts = ["## Figures", ""]
@@ -242,6 +255,7 @@ def write_report(path: Path, runs, pairs, tables: ComparisonTables, figures, not
         "cohort (docs/method.md, 'Human data and the proxy cohort'); the paper used the true counts, so our ceilings and percentages differ from "
         "its values even for the same attention. Every table is a CSV next to this file; definitions are in "
         "docs/method.md of the attnhuman project.", "",
+        *_entered(tables.entered),
         _resemblance(tables.resemblance, groups),
         _trivial_humans(tables.trivial_humans),
         _divergence(tables.divergence, divergence_metric),
@@ -263,7 +277,7 @@ def write_word_report(path: Path, runs, tables: ComparisonTables, figures, notes
         "# attnhuman comparison report", "", *_compared(runs),
         "The data has no saccades, so the paper's tables are not computed; `tables/measures.csv` holds each run's "
         "best-layer word importance. Definitions are in docs/method.md of the attnhuman project.", "",
-        *_predictive_power(tables.predictive_power), *_figures(figures, notes)]
+        *_entered(tables.entered), *_predictive_power(tables.predictive_power), *_figures(figures, notes)]
     Path(path).write_text("\n".join(parts), encoding="utf-8")
 
 
