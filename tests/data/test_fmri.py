@@ -185,8 +185,13 @@ def test_logged_fmri_metrics_and_table(fmri, llama30, corpus, tmp_path):
         for r in ("anterior", "middle"):
             assert [m.step for m in client.get_metric_history(run_id, f"layer/fmri_r2_{r}_{g}")] == [0, 1, 2]
     assert set(summary) == {f"fmri_{m}_{r}_{g}" for m in ("resemblance", "ceiling", "best_layer", "n_subjects",
-                                                         "n_sentences", "legacy_pearson")
+                                                         "n_sentences", "legacy_pearson", "resemblance_low",
+                                                         "resemblance_high", "ceiling_low", "ceiling_high")
                             for r in ("anterior", "middle") for g in ("L1", "L2")}
+    for r, g in (("anterior", "L1"), ("middle", "L2")):      # the intervals hold the score and the ceiling
+        assert summary[f"fmri_resemblance_low_{r}_{g}"] < summary[f"fmri_resemblance_{r}_{g}"] \
+            < summary[f"fmri_resemblance_high_{r}_{g}"]
+        assert summary[f"fmri_ceiling_low_{r}_{g}"] < summary[f"fmri_ceiling_{r}_{g}"] < summary[f"fmri_ceiling_high_{r}_{g}"]
     assert summary["fmri_n_subjects_anterior_L1"] == 44 and summary["fmri_n_sentences_middle_L2"] == 147
     table = pd.read_csv(client.download_artifacts(run_id, "tables/fmri_resemblance.csv", str(tmp_path)))
     assert list(table.columns) == ["region", "group", "layer", "r2", "resemblance"] and len(table) == 12

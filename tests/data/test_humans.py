@@ -42,7 +42,7 @@ def test_counts_and_every_exclusion_with_reason(cohorts):
     assert {("L1", "L1_S07 angular"), ("L1", "L1_S07 anterior"), ("L1", "L1_S32 anterior"),
             ("L2", "L2_S42 middle")} <= ignored
     frame = report.to_frame()
-    assert list(frame.columns) == ["group", "level", "item", "action", "reason"] and len(frame) == len(report.entries)
+    assert list(frame.columns) == ["group", "level", "item", "action", "reason", "count"] and len(frame) == len(report.entries)
 
 
 

@@ -262,4 +262,6 @@ def test_an_empty_subject_is_in_the_console_and_in_exclusions_csv(tmp_path, read
     exclusions = pd.read_csv(client.download_artifacts(run.info.run_id, "reports/exclusions.csv", str(tmp_path)))
     assert exclusions[exclusions.level == "subject"].to_dict("records") == [
         {"group": "L1", "level": "subject", "item": "pp23", "action": "excluded",
-         "reason": f"{tmp_path / 'data' / 'pp23-relfix-feats.csv'} has a header and no rows: no reading of this subject"}]
+         "reason": f"{tmp_path / 'data' / 'pp23-relfix-feats.csv'} has a header and no rows: no reading of this subject",
+         "count": 1}]
+    assert run.data.metrics["n_excluded_subject_L1"] == 1
