@@ -65,8 +65,8 @@ def _summarise(layer_scores: np.ndarray, ceilings: np.ndarray, resamples: int) -
 def over_subjects(scores: np.ndarray, ceilings: np.ndarray, resamples: int = RESAMPLES,
                   seed: int = SEED) -> BestLayerInterval:
     """Resampling subjects: ``scores`` ``(layers, subjects)`` (each subject's R2 per layer), ``ceilings``
-    ``(subjects,)``; the statistic is ``100 * max_l mean_s scores / mean_s ceilings`` (docs/method.md, "Human
-    resemblance")."""
+    ``(subjects,)``; the statistic is ``100 * max_l mean_s scores / mean_s ceilings``
+    (docs/method.md, "Human resemblance")."""
     scores = np.asarray(scores, dtype=np.float64)
     weights = counts(scores.shape[1], resamples, seed) / scores.shape[1]
     return _summarise(weights @ scores.T, weights @ np.asarray(ceilings, dtype=np.float64), resamples)
