@@ -251,13 +251,12 @@ def test_l1_vs_l2_figure_and_report_give_the_verdict(tmp_path):
     sentence = "L2 > L1 in 2 of 2 runs, significant (Bonferroni) in 2: consistent with the paper."
     assert group_verdict(tests) == sentence and sentence in _group_tests(tests)
     plot = figures.l1_vs_l2_plot(runs, tests, figures.colors_of(r.label for r in runs))
-    assert plot.figure.axes[0].get_title() == sentence and sentence in plot.caption
+    assert " ".join(plot.figure.axes[0].get_title().split()) == sentence and sentence in plot.caption
     assert len(markers(plot.figure, "o")) == 2 and len(markers(plot.figure, "s")) == 2
     assert "none for llama-13b-base-none" in plot.caption
     flipped = tests.assign(mean_x=tests.mean_y + 1, significant=[True, False])
     assert group_verdict(flipped) == ("L2 > L1 in 0 of 2 runs, significant (Bonferroni) in 0, L1 > L2 significant in "
-                                      "1: not consistent with the paper (the paper finds every model closer to L2 "
-                                      "readers).")
+                                      "1: not consistent with the paper.")
 
 
 def test_one_layer_curves_are_markers_and_the_job_figure_names_no_layer(tmp_path):

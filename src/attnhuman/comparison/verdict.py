@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-PAPER_CLAIM = "the paper finds every model closer to L2 readers"
+PAPER_CLAIM = "The paper finds every model closer to L2 readers."
 
 
 def group_verdict(table: pd.DataFrame) -> str:
-    """One sentence on :func:`attnhuman.comparison.tables.group_test_table` against the paper's claim: in how many runs L2 is above L1, in how
-    many significantly (Bonferroni), and whether that is consistent with the paper."""
+    """One sentence on :func:`attnhuman.comparison.tables.group_test_table` against the paper's claim
+    (:data:`PAPER_CLAIM`): in how many runs L2 is above L1, in how many significantly (Bonferroni), and whether that is
+    consistent with the paper."""
     if table is None or table.empty:
         return ""
     n = len(table)
@@ -17,9 +18,9 @@ def group_verdict(table: pd.DataFrame) -> str:
     if higher.all() and above == n:
         verdict = "consistent with the paper"
     elif higher.all():
-        verdict = f"the paper's direction, but not significant in every run ({PAPER_CLAIM})"
+        verdict = "the paper's direction, but not significant in every run"
     else:
-        verdict = f"not consistent with the paper ({PAPER_CLAIM})"
+        verdict = "not consistent with the paper"
     against = f", L1 > L2 significant in {below}" if below else ""
     return (f"L2 > L1 in {int(higher.sum())} of {n} run{'s' if n != 1 else ''}, significant (Bonferroni) in "
             f"{above}{against}: {verdict}.")

@@ -1,6 +1,7 @@
 """Figures (matplotlib, no display needed)."""
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -289,9 +290,11 @@ def scatter_plot(paper_no: str, name: str, points: list[tuple[str, float, float,
         if not np.isfinite(line["slope"]):
             continue
         xs = np.array([min(p[1] for p in points if p[3] == group), max(p[1] for p in points if p[3] == group)])
-        ax.plot(xs, line["intercept"] + line["slope"] * (np.log10(xs) if logx else xs), "-" if group == "L1" else "--",
-                color="black", linewidth=1)
-        lines.append(f"{group} (r = {line['r']:.3f})" if np.isfinite(line["r"]) else group)
+        style = "solid" if not lines else "dashed"
+        ax.plot(xs, line["intercept"] + line["slope"] * (np.log10(xs) if logx else xs),
+                "-" if style == "solid" else "--", color="black", linewidth=1)
+        r = f", r = {line['r']:.3f}" if np.isfinite(line["r"]) else ""
+        lines.append(f"{group} ({style}{r})")
     if logx:
         ax.set_xscale("log")
     ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
@@ -302,8 +305,8 @@ def scatter_plot(paper_no: str, name: str, points: list[tuple[str, float, float,
                 for g in dict.fromkeys(p[3] for p in points)]
     ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
     caption = f"{what} Colour: the run; marker: the reader group (circle L1, square L2)."
-    caption += (f" Black lines: least squares in log10(parameters), per group: {', '.join(lines)} (solid L1, "
-                "dashed L2)." if lines else " No line or fit.")
+    caption += (f" Black lines: least squares in log10(parameters), per group: {', '.join(lines)}." if lines
+                else " No line or fit.")
     return Plot(paper_no, name, fig, caption)
 
 
@@ -399,8 +402,9 @@ def l1_vs_l2_plot(runs, group_tests: pd.DataFrame | None, colors: dict[str, str]
     ax.set_xticks(np.arange(len(tests)), list(tests.run), rotation=20, ha="right", fontsize=7)
     ax.set_xlim(-0.6, len(tests) - 0.4)
     ax.margins(y=0.12)
-    ax.set(ylabel="human resemblance (% of ceiling), best layer", title=verdict.group_verdict(tests))
-    ax.title.set_fontsize(8)
+    width = fig.get_size_inches()[0]
+    ax.set(ylabel="human resemblance (% of ceiling), best layer")
+    ax.set_title(textwrap.fill(verdict.group_verdict(tests), int(width * 13)), fontsize=8)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(handles=[plt.Line2D([], [], marker=_marker(g), linestyle="", color="black", label=g)
                        for g in ("L1", "L2")], fontsize=7)
@@ -410,7 +414,7 @@ def l1_vs_l2_plot(runs, group_tests: pd.DataFrame | None, colors: dict[str, str]
                 f", error bars: 95% bootstrap intervals over subjects (none for {_names(without)}: logged before "
                 "intervals)" if len(set(without)) < len(tests) else ", no intervals (the runs were logged before them)")
     caption += (f"; above each run: the Bonferroni p of the independent t-test, * significant (tables/group_tests.csv)."
-                f" {verdict.group_verdict(tests)}")
+                f" {verdict.PAPER_CLAIM} Here: {verdict.group_verdict(tests)}")
     return Plot("l1_vs_l2", "l1_vs_l2.png", fig, caption)
 
 

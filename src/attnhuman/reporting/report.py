@@ -11,7 +11,7 @@ import pandas as pd
 
 from attnhuman.comparison import paper
 from attnhuman.comparison.tables import ComparisonTables
-from attnhuman.comparison.verdict import group_verdict
+from attnhuman.comparison.verdict import PAPER_CLAIM, group_verdict
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -133,8 +133,7 @@ def _group_tests(table: pd.DataFrame) -> str:
     return _section(
         "L1 vs L2", "group_tests",
         "Per run, an independent t-test of per-subject resemblance (% of the group's ceiling at the group's best "
-        "layer), L1 against L2, Bonferroni over runs. The paper finds every model closer to L2 readers. "
-        + group_verdict(table),
+        f"layer), L1 against L2, Bonferroni over runs. {PAPER_CLAIM} Here: {group_verdict(table)}",
         table, {"run": "run", "mean_x": "L1 mean %", "mean_y": "L2 mean %", "T": "T", "p_val": "p",
                 "p_bonf": "p (Bonferroni)", "significant": "significant"})
 
