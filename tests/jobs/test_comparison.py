@@ -50,6 +50,11 @@ def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
             assert f"Paper Figure {number}" in report
         assert "![Paper Figure 4](figures/fig4_instruction_divergence.png)" in report and "head-count bias" in report
         assert (tmp_path / run.info.run_id / "figures" / "fig4_instruction_divergence.png").is_file()
+        for name in ("layerwise_pct.png", "l1_vs_l2.png"):
+            assert (tmp_path / run.info.run_id / "figures" / name).is_file()
+        assert "No noise-prefix control among the runs" in report and "noise-prefixed input" not in report
+        assert "is not drawn: it needs plain runs of pretrained models with at least 3 distinct sizes" in report
+        assert "L2 > L1 in 2 of 2 runs" in report
         assert "| llama-30b-base-none+released |" in report and "63.16" in report
         html = open(f"{folder}/report.html").read()
         assert html.count('src="data:image/png;base64,') == report.count("![") and "figures/" not in html

@@ -29,7 +29,10 @@ def test_a_sweep_over_two_measures_gives_two_runs_and_a_measures_table(tmp_path)
     assert dict(zip(table.measure, table.resemblance_L1)) == {
         m: jobs[m].data.metrics["resemblance_L1"] for m in ("weights", "rollout")}
     figures = {a.path for a in client.list_artifacts(comparison.info.run_id, "figures")}
-    assert "figures/measures.png" in figures
+    assert {"figures/measures.png", "figures/measure_layers.png"} <= figures
+    tests = pd.read_csv(client.download_artifacts(comparison.info.run_id, "tables/layer_tests.csv", str(tmp_path)))
+    assert set(zip(tests.kind, tests.run_b)) == {("measure", jobs["rollout"].info.run_name)}   # paired, per layer
+    assert len(tests) == 2 * len(set(tests.group))
 
 
 def test_released_attention_is_weights_only(tmp_path):

@@ -1,7 +1,7 @@
 """The comparison run: the paper's cross-run analyses over FINISHED MLflow runs, logged as one more run.
 
 Selects job runs (an MLflow filter, or one sweep), pairs them (scaling, tuning, instruction, noise,
-reference), and logs the tables, the paper's figures for whatever models are present, the predictive-power table
+reference, measure), and logs the tables, the paper's figures for whatever models are present, the predictive-power table
 and figures, and ``report.md`` with the paper's values beside ours.
 """
 from __future__ import annotations

@@ -11,10 +11,12 @@ import numpy as np
 import pandas as pd
 
 from attnhuman import metrics
+from attnhuman.attention.extraction.measures import MEASURES, store_shape
 from attnhuman.attention.store import AttentionStore, load_packed
 from attnhuman.errors import DataError
 
 INSTRUCTIONS = ("translate", "paraphrase")
+ONE_MEASURE = ("scaling", "tuning", "instruction", "noise", "reference")    # pair kinds of runs of one measure
 
 
 @dataclass(eq=False)
@@ -56,6 +58,13 @@ class Run:
     def measure(self) -> str:
         """The attention measure (docs/method.md, "Attention measures"); runs before measures existed hold the weights."""
         return self.params.get("measure.name", "weights")
+
+    @property
+    def depth(self) -> int:
+        """The layers of the run's store (and of its R2 tables): the model's, or 1 for a measure without layers
+        (saliency)."""
+        return store_shape(self.measure, self.layers, max(self.heads, 1))[0] if self.measure in MEASURES \
+            else self.layers
 
     @property
     def code_digest(self) -> str:
@@ -115,17 +124,23 @@ def latest_per_job(runs: list[Run]) -> tuple[list[Run], list[str]]:
 
 @dataclass(frozen=True)
 class Pair:
-    kind: str      # scaling | tuning | instruction | noise | reference
+    kind: str      # scaling | tuning | instruction | noise | reference | measure
     a: Run
     b: Run
 
 
 def find_pairs(runs: list[Run], reference: tuple[str, str]) -> list[Pair]:
-    """Every pair the paper compares, among the runs present (of one attention measure: pairs never mix them)."""
+    """Every pair the paper compares, among the runs present. Only ``measure`` pairs mix attention measures: the
+    weights (a) against each other measure (b) of one model, size, tuning, prefix, source and revision, of equal depth
+    (:attr:`Run.depth`); every other kind pairs runs of one measure."""
     pairs = []
     for a in runs:
         for b in runs:
             if a.measure != b.measure:
+                if (a.measure == "weights" and a.depth == b.depth and
+                        (a.model, a.size, a.tuning, a.prefix, a.source, a.training_step)
+                        == (b.model, b.size, b.tuning, b.prefix, b.source, b.training_step)):
+                    pairs.append(Pair("measure", a, b))
                 continue
             same_model = (a.model, a.size, a.tuning) == (b.model, b.size, b.tuning)
             if same_model and a.prefix == "none" and b.prefix in INSTRUCTIONS:

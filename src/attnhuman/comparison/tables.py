@@ -18,7 +18,7 @@ from attnhuman.attention.extraction.measures import MEASURES
 from attnhuman.attention.predictors import PREDICTORS
 from attnhuman.comparison import paper
 from attnhuman.comparison.entered import entered_table
-from attnhuman.comparison.runs import Pair, Run
+from attnhuman.comparison.runs import ONE_MEASURE, Pair, Run
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from attnhuman.humans.cohort import Cohort
@@ -72,9 +72,12 @@ def comparison_tables(runs: list[Run], pairs: list[Pair], groups: list[str], cor
 
 
 def divergence_table(pairs: list[Pair]) -> pd.DataFrame:
-    """Mean and SEM over sentences of each pair's divergence, per layer or quarter, for js and sym_kl."""
+    """Mean and SEM over sentences of each pair's divergence, per layer or quarter, for js and sym_kl (pairs of one
+    attention measure: two measures' stores are not distributions of one kind)."""
     rows = []
     for pair in pairs:
+        if pair.kind not in ONE_MEASURE:
+            continue
         for metric in DIVERGENCE_METRICS:
             results = [run_divergence(pair.a.store, pair.b.store, metric)]
             if pair.kind == "reference" and results[0][0] == "layer":     # also a baseline for quarter plots
@@ -123,10 +126,11 @@ def _aligned_r2(pair: Pair, group: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def layer_test_table(pairs: list[Pair], groups: list[str], alpha: float) -> pd.DataFrame:
-    """Paired per-layer t-tests over subjects (Bonferroni) for pairs of equal depth (paper Tables 4, 6, 7)."""
+    """Paired per-layer t-tests over subjects (Bonferroni) for pairs of equal depth (paper Tables 4, 6, 7; ``measure``
+    pairs: does another attention measure of one model beat its weights, layer by layer)."""
     frames = []
     for pair in pairs:
-        if pair.kind == "scaling" or pair.a.layers != pair.b.layers:
+        if pair.kind == "scaling" or pair.a.depth != pair.b.depth:
             continue
         for g in groups:
             tests = stats.paired_layer_tests(*_aligned_r2(pair, g), alpha=alpha)

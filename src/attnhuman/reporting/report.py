@@ -11,6 +11,7 @@ import pandas as pd
 
 from attnhuman.comparison import paper
 from attnhuman.comparison.tables import ComparisonTables
+from attnhuman.comparison.verdict import PAPER_CLAIM, group_verdict
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -132,7 +133,7 @@ def _group_tests(table: pd.DataFrame) -> str:
     return _section(
         "L1 vs L2", "group_tests",
         "Per run, an independent t-test of per-subject resemblance (% of the group's ceiling at the group's best "
-        "layer), L1 against L2, Bonferroni over runs. The paper finds every model closer to L2 readers.",
+        f"layer), L1 against L2, Bonferroni over runs. {PAPER_CLAIM} Here: {group_verdict(table)}",
         table, {"run": "run", "mean_x": "L1 mean %", "mean_y": "L2 mean %", "T": "T", "p_val": "p",
                 "p_bonf": "p (Bonferroni)", "significant": "significant"})
 
@@ -202,7 +203,9 @@ def _predictive_power(table: pd.DataFrame | None) -> list[str]:
 
 
 EXTRA_FIGURES = {"bias": "Head-count bias (not in the paper)", "steps": "Training steps (not in the paper)",
+                 "l1_vs_l2": "L1 vs L2 readers per run",
                  "measures": "Attention measures (not in the paper)",
+                 "measure_tests": "Attention measures of one model, layer by layer (not in the paper)",
                  "power_scaling": "Predictive power and model size (not in the paper)",
                  "attention_prediction": "Attention resemblance and predictive power (not in the paper)"}
 
