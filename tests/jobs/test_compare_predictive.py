@@ -1,6 +1,6 @@
 """The comparison's predictive power (docs/analyses.md): the pp_* metrics planted in fake runs on Natural Stories come
-back in ``tables/predictive_power.csv``; the scaling and attention figures are drawn from 2 runs or more, and a single
-run's report says why they are not."""
+back in ``tables/predictive_power.csv``; the scaling and attention figures are drawn from 3 distinct x values or more,
+and the report of two runs says why they are not."""
 import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
@@ -83,11 +83,14 @@ def test_planted_predictive_power_comes_back_in_the_table_and_both_figures(tmp_p
     assert "![Predictive power and model size (not in the paper)](figures/predictive_power_scaling.png)" in report
 
 
-def test_a_single_run_draws_neither_figure_and_the_report_says_why(tmp_path):
-    client, run_id, _ = _compare(tmp_path, ["gpt2-124m-base-none"])
+def test_two_sizes_draw_neither_figure_and_the_report_says_why(tmp_path):
+    client, run_id, _ = _compare(tmp_path, ["gpt2-124m-base-none", "gpt2-355m-base-none"])
     figures = {a.path for a in client.list_artifacts(run_id, "figures")}
     assert not {"figures/predictive_power_scaling.png", "figures/attention_vs_prediction.png"} & figures
     report = open(client.download_artifacts(run_id, "report.md", str(tmp_path / "report"))).read()
-    assert "**Predictive power and model size (not in the paper)** is not drawn: it needs at least 2 runs" in report
-    assert "**Attention resemblance and predictive power (not in the paper)** is not drawn: it needs" in report
+    assert ("**Predictive power and model size (not in the paper)** is not drawn: it needs runs of at least 3 distinct "
+            "sizes with a held-out DeltaLL (pp_dll_cv_*) of one predictor, reading measure and group; the most present "
+            "is 2") in report
+    assert ("**Attention resemblance and predictive power (not in the paper)** is not drawn: it needs runs with 3 "
+            "distinct values of a held-out surprisal DeltaLL") in report
     assert "| gpt2-124m-base-none |" in report

@@ -735,7 +735,7 @@ def measures_figures(table: pd.DataFrame, groups: list[str], folder: Path) -> li
                        else "needs runs of two or more attention measures")]
 
 
-FIT_SIZES = 3             # distinct model sizes a panel needs for its least-squares line
+FIT_SIZES = 3             # distinct x values a scatter needs to be drawn, and a panel its least-squares line
 ATTENTION_METRICS = ((metrics.resemblance, "saccade resemblance (% of ceiling)"),
                      (metrics.wi_normalised, "word importance (% of ceiling)"),
                      (metrics.wi_best_rho, "word importance (best-layer rho)"))
@@ -746,55 +746,58 @@ def predictive_figures(runs, table: pd.DataFrame | None, folder: Path) -> list[F
     comparison's ``predictive_power``; None, no run has a pp_* metric: no figure, no note)."""
     if table is None:
         return []
-    return [_scaling_note(table, folder), _attention_note(runs, table, folder)]
+    colors = colors_of(r.label for r in runs)
+    return [_scaling_note(table, folder, colors), _attention_note(runs, table, folder, colors)]
 
 
-def _scaling_note(table: pd.DataFrame, folder: Path) -> FigureNote:
-    """``predictive_power_scaling.png``: the panels of 2 runs or more; the caption names the panels with a line."""
-    panels = [(cell, part) for cell, part in table[table.dll_cv.notna()].groupby(
-        ["predictor", "measure", "group"], sort=False) if len(part) >= 2]
+def _scaling_note(table: pd.DataFrame, folder: Path, colors: dict[str, str]) -> FigureNote:
+    """``predictive_power_scaling.png``: the panels with runs of 3 distinct sizes or more; the caption names the
+    panels with a line."""
+    cells = table[table.dll_cv.notna()].groupby(["predictor", "measure", "group"], sort=False)
+    panels = [(cell, part) for cell, part in cells if part.parameters.nunique() >= FIT_SIZES]
     if not panels:
-        return FigureNote("power_scaling", None, "needs at least 2 runs with a held-out DeltaLL (pp_dll_cv_*) of one "
-                          f"predictor, reading measure and group; {table.run.nunique()} run(s) have one")
+        most = max((part.parameters.nunique() for _, part in cells), default=0)
+        return FigureNote("power_scaling", None, f"needs runs of at least {FIT_SIZES} distinct sizes with a held-out "
+                          "DeltaLL (pp_dll_cv_*) of one predictor, reading measure and group; the most present is "
+                          f"{most}")
     fitted = [f"{', '.join(cell)}: context {context}" for cell, part in panels for context, runs in _contexts(part)
               if runs.parameters.nunique() >= FIT_SIZES]
     line = (f" A least-squares line of DeltaLL on log10(parameters) over the runs of one context with at least "
             f"{FIT_SIZES} distinct sizes ({'; '.join(fitted)})." if fitted else
             f" No line or fit: no context has runs of {FIT_SIZES} distinct sizes in a panel.")
     return FigureNote(
-        "power_scaling", _save(_power_scaling(panels), folder, "predictive_power_scaling.png"),
+        "power_scaling", _save(_power_scaling(panels, colors), folder, "predictive_power_scaling.png"),
         "Held-out DeltaLL (nats per word; error bars: its 95% bootstrap interval over units) against parameters "
-        "(log scale), one point per run, one panel per predictor, reading measure and group with at least 2 runs; "
-        f"filled markers: pretrained (base) models, open: instruction-tuned; colour: the run's source; shape: what the "
+        f"(log scale), one point per run, one panel per predictor, reading measure and group with runs of at least "
+        f"{FIT_SIZES} distinct sizes; filled markers: pretrained (base) models, open: instruction-tuned; colour: the "
+        "run (as in every figure of the comparison); shape: what the "
         f"predictions read (circle: each unit alone, square: after its text, diamond: an imported table's own).{line}")
 
 
-def _attention_note(runs, table: pd.DataFrame, folder: Path) -> FigureNote:
+def _attention_note(runs, table: pd.DataFrame, folder: Path, colors: dict[str, str]) -> FigureNote:
     """``attention_vs_prediction.png``; the caption names each panel's two metrics."""
     panels = _attention_panels(runs, table)
     if not panels:
         return FigureNote(
-            "attention_prediction", None, "needs at least 2 runs with both a held-out surprisal DeltaLL "
+            "attention_prediction", None, f"needs runs with {FIT_SIZES} distinct values of a held-out surprisal DeltaLL "
             "(pp_dll_cv_surprisal_<measure>_<group>) and an attention resemblance of that group (resemblance_<group>, "
             "wi_normalised_<group> or wi_best_rho_<group>)")
     return FigureNote(
-        "attention_prediction", _save(_attention_prediction(panels, colors_of(r.label for r in runs)), folder,
-                                      "attention_vs_prediction.png"),
+        "attention_prediction", _save(_attention_prediction(panels, colors), folder, "attention_vs_prediction.png"),
         "Per run (labelled, in its colour), attention resemblance against predictive power: "
         + "; ".join(f"{y} against {x}" for _, x, y, _, _ in panels) + ". No line or fit.")
 
 
-def _power_scaling(panels: list) -> plt.Figure:
-    """One panel per (predictor, measure, group): each run's held-out DeltaLL and interval against parameters."""
+def _power_scaling(panels: list, colors: dict[str, str]) -> plt.Figure:
+    """One panel per (predictor, measure, group): each run's held-out DeltaLL and interval against parameters, in the
+    run's colour."""
     columns = min(3, len(panels))
     rows = -(-len(panels) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns + 2, 4 * rows), constrained_layout=True,
                              squeeze=False)
-    sources = sorted({s for _, part in panels for s in part.source})
-    colors = {s: f"C{i}" for i, s in enumerate(sources)}
     for ax, ((predictor, measure, group), part) in zip(axes.flat, panels):
         for row in part.itertuples():
-            color = colors[row.source]
+            color = colors.get(row.run, "gray")
             spread = np.clip(np.nan_to_num([[row.dll_cv - row.dll_cv_low], [row.dll_cv_high - row.dll_cv]]), 0, None)
             ax.errorbar(row.parameters, row.dll_cv, yerr=spread, fmt=CONTEXT_MARKERS.get(_context(row.context), "D"),
                         color=color, capsize=3, markerfacecolor=color if row.stage == "pretrained" else "white")
@@ -819,7 +822,6 @@ def _power_scaling(panels: list) -> plt.Figure:
         ax.axis("off")
     handles = [plt.Line2D([], [], marker="o", linestyle="", color="black", markerfacecolor=fill, label=label)
                for fill, label in (("black", "pretrained (base)"), ("white", "instruction-tuned"))]
-    handles += [plt.Line2D([], [], marker="o", linestyle="", color=c, label=f"source={s}") for s, c in colors.items()]
     handles += [plt.Line2D([], [], marker=m, linestyle="", color="gray", label=label) for m, label in
                 (("o", "context=unit"), ("s", "context=text"), ("D", "an imported table's own"))]
     fig.legend(handles=handles, loc="outside right upper", fontsize=7)
@@ -846,14 +848,15 @@ def _size(parameters: float) -> str:
 
 def _attention_panels(runs, table: pd.DataFrame) -> list[tuple[str, str, str, str, list]]:
     """``[(title, x metric, y metric, y label, [(run, x, y)])]``: per reading measure and group, the held-out surprisal
-    DeltaLL and the first attention metric of :data:`ATTENTION_METRICS` that at least 2 runs have with it."""
+    DeltaLL and the first attention metric of :data:`ATTENTION_METRICS` that runs with :data:`FIT_SIZES` distinct
+    DeltaLL values have with it."""
     panels = []
     for measure, group in table.loc[table.predictor == "surprisal", ["measure", "group"]].drop_duplicates().values:
         x = metrics.pp_dll_cv("surprisal", measure, group)
         for name, label in ATTENTION_METRICS:
             points = [(r.label, r.metrics[x], r.metrics[name(group)]) for r in runs
                       if x in r.metrics and name(group) in r.metrics]
-            if len(points) >= 2:
+            if len({px for _, px, _ in points}) >= FIT_SIZES:
                 panels.append((f"{measure}, {group}", x, name(group), label, points))
                 break
     return panels
