@@ -316,7 +316,7 @@ def write_word_report(path: Path, runs, tables: ComparisonTables, figures, notes
 
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>attnhuman comparison report</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}}
+<style>body{{font-family:sans-serif;max-width:1300px;margin:2em auto;line-height:1.4}}
 table{{border-collapse:collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px}}
 img{{max-width:100%}}</style></head>
 <body>

@@ -172,8 +172,8 @@ ROW_HEADERS = (("run", "text"), ("model", "text"), ("size", "number"), ("tuning"
                ("prefix", "text"), ("source", "text"), ("corpus", "text"))
 
 STYLE = """<style>
-table.scoreboard{border-collapse:collapse;font-size:90%}
-table.scoreboard td,table.scoreboard th{border:1px solid #ccc;padding:2px 6px;white-space:nowrap}
+table.scoreboard{border-collapse:collapse;font-size:85%}
+table.scoreboard td,table.scoreboard th{border:1px solid #ccc;padding:2px 5px;white-space:nowrap}
 table.scoreboard th{cursor:pointer;background:#f4f4f4;user-select:none}
 table.scoreboard th[aria-sort=descending]::after{content:" \\25BC"}
 table.scoreboard th[aria-sort=ascending]::after{content:" \\25B2"}
