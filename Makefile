@@ -7,8 +7,10 @@ DEEPSPEED_SPEC ?= deepspeed==0.19.8
 DATA ?= ../shared/data
 RB := $(DATA)/reading_brain
 RELEASED := $(DATA)/released_attention
+# Where `make board` writes its static scoreboard (index.html, scores.csv, scores.json, figures/).
+BOARD ?= board
 
-.PHONY: help install test test-unit lint run sweep compare ui server bench clean
+.PHONY: help install test test-unit lint run sweep compare board ui server bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,6 +42,9 @@ sweep:  ## released LLaMA-30B, plain and translate prefix, as one Hydra sweep
 
 compare:  ## the comparison run (tables, paper figures, report.md) over the FINISHED runs in MLflow
 	$(PYTHON) src/compare.py data.root=$(RB)
+
+board:  ## a static scoreboard of every FINISHED run in MLflow ($(BOARD)/index.html, scores.csv, scores.json, figures/)
+	$(PYTHON) src/board.py --out $(BOARD)
 
 server:  ## MLflow tracking server on PostgreSQL (127.0.0.1:5000; README, 'Run on a cluster')
 	PYTHON=$(PYTHON) scripts/tracking-server up

@@ -55,7 +55,13 @@ def test_sweep_ends_with_a_comparison_run_and_compare_cli(tmp_path):
         assert "No noise-prefix control among the runs" in report and "noise-prefixed input" not in report
         assert "is not drawn: it needs plain runs of pretrained models with at least 3 distinct sizes" in report
         assert "L2 > L1 in 2 of 2 runs" in report
-        assert "| llama-30b-base-none+released |" in report and "63.16" in report
+        assert "| llama-30b-base-none+released |" in report and "63.16" not in report   # percentages: one decimal
+        assert "| L1 % | paper L1 % | best layer |" in report and "| 64.3 | 63.2 | 1 |" in report and "32.5B" in report
+        assert report.index('<section id="scoreboard">') < report.index("## Human resemblance per run")
+        scores = pd.read_csv(f"{folder}/tables/scores.csv").set_index(["run", "column"])
+        assert scores.loc[("llama-30b-base-none+released", "saccade L1"), "value"] == pytest.approx(64.3185, abs=1e-4)
+        assert scores.loc[("llama-30b-base-none+released", "saccade L2"), "value"] == pytest.approx(73.50, abs=5e-3)
+        assert ">64.3 [" in report and ">73.5 [" in report                         # the scoreboard's cells
         html = open(f"{folder}/report.html").read()
         assert html.count('src="data:image/png;base64,') == report.count("![") and "figures/" not in html
 

@@ -21,7 +21,7 @@ from omegaconf import DictConfig
 from attnhuman import metrics
 from attnhuman.app.job import code_tags, load_humans
 from attnhuman.app.spec import ComparisonSpec, comparison_spec
-from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, quoted, sweep_tags
+from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, RunLog, prepare_store, quoted, run_link, sweep_tags
 from attnhuman.comparison.entered import entered_table
 from attnhuman.comparison.runs import Pair, Run, find_pairs, latest_per_job
 from attnhuman.comparison.scores import Score, scores
@@ -31,6 +31,8 @@ from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
 from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures, predictive_figures
 from attnhuman.reporting.formats import score_text
 from attnhuman.reporting.report import write_html, write_report, write_word_report
+from attnhuman.reporting.scoreboard import BoardRow, board_row, write_scores
+from attnhuman.reporting.scoreboard import html as scoreboard_html
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +107,24 @@ def _run(client: MlflowClient, found, folder: Path) -> Run:
     return Run(run_id, found.info.run_name, found.data.tags, found.data.params, found.data.metrics, fetch, history)
 
 
+SCOREBOARD_INTRO = ("Each compared run's headline scores (every score, with its ceiling and counts, is in "
+                    "<code>tables/scores.csv</code> and <code>tables/scores.json</code>); its name opens it in the "
+                    "MLflow UI.")
+
+
+def scoreboard_rows(client: MlflowClient, experiment_id: str, runs: list[Run]) -> list[BoardRow]:
+    """The scoreboard's rows of the compared runs, each linking to its run in the MLflow UI."""
+    return [board_row(r.name, r.run_id, r.tags, r.params, scores(r.metrics),
+                      run_link(client.tracking_uri, experiment_id, r.run_id)) for r in runs]
+
+
+def _scoreboard(client: MlflowClient, experiment_id: str, runs: list[Run], out: Path) -> str:
+    """``tables/scores.csv`` and ``tables/scores.json`` written; the scoreboard's HTML section returned."""
+    rows = scoreboard_rows(client, experiment_id, runs)
+    write_scores(rows, out / "tables")
+    return scoreboard_html(rows, intro=SCOREBOARD_INTRO)
+
+
 @dataclass
 class Comparison:
     """What a comparison run logs: the runs and pairs it compared, its tables, figures and notes, in ``out``."""
@@ -163,7 +183,8 @@ def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> st
         tables.write(out / "tables")
         figures = (measures_figures(tables.measures, groups, out / "figures")
                    + predictive_figures(runs, tables.predictive_power, out / "figures"))
-        write_word_report(out / "report.md", runs, tables, figures, notes)
+        write_word_report(out / "report.md", runs, tables, figures, notes,
+                          _scoreboard(client, experiment_id, runs, out))
         write_html(out / "report.md", out / "report.html")
         return _log(spec, client, experiment_id, sweep,
                     Comparison(name, filter_string, runs, [], tables, figures, notes, out))
@@ -178,7 +199,8 @@ def _compare(spec: ComparisonSpec, sweep: str | None, jobs, workdir: Path) -> st
     log.info("Tables written; drawing the paper's figures")
     figures = (comparison_figures(runs, pairs, tables, groups, options.divergence_metric, out / "figures")
                + predictive_figures(runs, tables.predictive_power, out / "figures"))
-    write_report(out / "report.md", runs, pairs, tables, figures, notes, options.divergence_metric)
+    write_report(out / "report.md", runs, pairs, tables, figures, notes, options.divergence_metric,
+                 _scoreboard(client, experiment_id, runs, out))
     write_html(out / "report.md", out / "report.html")
     return _log(spec, client, experiment_id, sweep,
                 Comparison(name, filter_string, runs, pairs, tables, figures, notes, out))

@@ -265,12 +265,17 @@ def comparison_spec(cfg: DictConfig) -> ComparisonSpec:
 
 def tracking(cfg: DictConfig) -> Tracking:
     mlflow = cfg.mlflow
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or mlflow.tracking_uri or \
-        f"sqlite:///{project_root() / 'mlruns' / 'mlflow.db'}"
-    return Tracking(uri=str(uri), experiment=str(mlflow.experiment),
+    uri = store_uri(mlflow.tracking_uri, project_root())
+    return Tracking(uri=uri, experiment=str(mlflow.experiment),
                     artifact_location=str(mlflow.artifact_location) if mlflow.artifact_location else None,
                     heartbeat_s=float(mlflow.heartbeat_s), stale_after_s=float(mlflow.stale_after_s),
                     cache=Path(str(cfg.paths.cache)).expanduser())
+
+
+def store_uri(configured: str | None, root: Path) -> str:
+    """The MLflow store: ``$MLFLOW_TRACKING_URI``, else ``mlflow.tracking_uri`` (``configured``), else
+    ``sqlite:///<root>/mlruns/mlflow.db`` (``root``: the project, the folder above ``conf/``)."""
+    return str(os.environ.get("MLFLOW_TRACKING_URI") or configured or f"sqlite:///{root / 'mlruns' / 'mlflow.db'}")
 
 
 def project_root() -> Path:

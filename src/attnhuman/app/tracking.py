@@ -181,6 +181,13 @@ def finished_run(client: MlflowClient, experiment_id: str, identity: str):
     return runs[0] if runs else None
 
 
+def run_link(tracking_uri: str, experiment_id: str, run_id: str) -> str:
+    """Where a run is in the MLflow UI: on the tracking server of an http(s) store, else where ``make ui`` serves a
+    local store (http://127.0.0.1:5000), in the UI's model-training view."""
+    base = tracking_uri.rstrip("/") if tracking_uri.startswith("http") else "http://127.0.0.1:5000"
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+
+
 class RunLog:
     """One MLflow run: params, scalar metrics, per-layer curves (step = layer), tables and files.
 
@@ -226,11 +233,9 @@ class RunLog:
         self.client.log_artifacts(self.run_id, str(path), folder)
 
     def link(self) -> str:
-        """Where the run is in the MLflow UI (``make ui`` serves a local store on http://127.0.0.1:5000)."""
+        """Where the run is in the MLflow UI (:func:`run_link`)."""
         run = self.client.get_run(self.run_id)
-        uri = self.client.tracking_uri
-        base = uri.rstrip("/") if uri.startswith("http") else "http://127.0.0.1:5000"
-        return f"{base}/#/experiments/{run.info.experiment_id}/runs/{self.run_id}?workflowType=machine_learning"
+        return run_link(self.client.tracking_uri, run.info.experiment_id, self.run_id)
 
     def figure(self, name: str, figure) -> None:
         """A matplotlib figure as the PNG artifact ``name`` (e.g. ``figures/layerwise_resemblance.png``)."""

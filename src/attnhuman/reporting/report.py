@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 from attnhuman.comparison import paper
+from attnhuman.comparison.scores import PERCENT
 from attnhuman.comparison.tables import ComparisonTables
 from attnhuman.comparison.verdict import PAPER_CLAIM, group_verdict
+from attnhuman.reporting.formats import number, parameters
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -26,23 +28,43 @@ def _fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
+def percent(value) -> str:
+    """A percentage as the report prints it: one decimal (``64.3``)."""
+    return number(None if value is None or pd.isna(value) else float(value), PERCENT)
+
+
+# how the report prints a column, by its name in the tables (others: :func:`_fmt`); the CSVs keep full precision
+FORMATS = {"parameters": lambda v: "-" if v is None or pd.isna(v) else parameters(v), "mean_x": percent, "mean_y": percent, "predicted": percent,
+           "paper_predicted": percent, "relative_change_pct": percent}
+
+
+def _format(column: str):
+    """The formatter of a table column: percentages (``*resemblance_*``) to one decimal, parameters as 7B / 135M."""
+    if column in FORMATS:
+        return FORMATS[column]
+    if "resemblance_" in column:
+        return percent
+    return _fmt
+
+
 def markdown_table(frame: pd.DataFrame, columns: dict[str, str]) -> str:
-    """``columns``: frame column -> header. Missing values print as '-'."""
+    """``columns``: frame column -> header. Missing values print as '-'; numbers as :func:`_format` says."""
+    formats = {c: _format(c) for c in columns}
     lines = ["| " + " | ".join(columns.values()) + " |", "|" + "---|" * len(columns)]
     for _, row in frame.iterrows():
-        lines.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
+        lines.append("| " + " | ".join(formats[c](row.get(c)) for c in columns) + " |")
     return "\n".join(lines)
 
 
 def _resemblance(table: pd.DataFrame, groups: list[str]) -> str:
     columns = {"run": "run", "parameters": "parameters", "ntp_loss": "NTP loss (nats)",
-               "ntp_loss_per_len": "loss / length", "paper_ntp_loss_per_len": "paper"}
+               "ntp_loss_per_len": "loss / length", "paper_ntp_loss_per_len": "paper loss / length"}
     for g in groups:
-        columns.update({f"resemblance_{g}": f"{g} %", f"paper_resemblance_{g}": "paper",
+        columns.update({f"resemblance_{g}": f"{g} %", f"paper_resemblance_{g}": f"paper {g} %",
                         f"best_layer_{g}": "best layer", f"ceiling_{g}": f"ceiling {g}"})
     ceilings = ", ".join(f"{g} {v}" for g, v in paper.CEILING.items())
     fmri = {f"fmri_resemblance_{g}": f"fMRI {g} %" for g in groups}
-    fmri.update({f"paper_fmri_resemblance_{g}": f"paper {g}" for g in groups})
+    fmri.update({f"paper_fmri_resemblance_{g}": f"paper fMRI {g} %" for g in groups})
     has_fmri = any(table.get(c) is not None and table[c].notna().any() for c in fmri)
     return "\n".join([
         "## Human resemblance per run (`tables/resemblance.csv`)",
@@ -246,12 +268,19 @@ def _figures(figures, notes: list[str]) -> list[str]:
     return parts
 
 
+def _scoreboard(section: str) -> list[str]:
+    """The scoreboard's HTML section (:func:`attnhuman.reporting.scoreboard.html`) as a raw block of report.md,
+    which Markdown, and so report.html, keeps as it is."""
+    return [section, ""] if section else []
+
+
 def write_report(path: Path, runs, pairs, tables: ComparisonTables, figures, notes: list[str],
-                 divergence_metric: str) -> None:
+                 divergence_metric: str, scoreboard: str = "") -> None:
+    """report.md: the scoreboard first (``scoreboard``: its HTML section), then the runs, every table and figure."""
     groups = [c[len("resemblance_"):] for c in tables.resemblance.columns if c.startswith("resemblance_")]
     kinds = sorted({p.kind for p in pairs})
     parts = [
-        "# attnhuman comparison report", "",
+        "# attnhuman comparison report", "", *_scoreboard(scoreboard),
         *_compared(runs),
         f"Pairs found: {', '.join(f'{k} ({sum(p.kind == k for p in pairs)})' for k in kinds) or 'none'}.",
         "Human data: the public Reading Brain release has no per-subject saccade counts, so subjects are the proxy "
@@ -273,11 +302,12 @@ def write_report(path: Path, runs, pairs, tables: ComparisonTables, figures, not
     Path(path).write_text("\n".join(parts), encoding="utf-8")
 
 
-def write_word_report(path: Path, runs, tables: ComparisonTables, figures, notes: list[str]) -> None:
-    """``report.md`` of a comparison on data without saccades (GECO, Natural Stories): the runs, the
+def write_word_report(path: Path, runs, tables: ComparisonTables, figures, notes: list[str],
+                      scoreboard: str = "") -> None:
+    """``report.md`` of a comparison on data without saccades (GECO, Natural Stories): the scoreboard, the runs, the
     predictive-power table, the figures and the runs left out."""
     parts = [
-        "# attnhuman comparison report", "", *_compared(runs),
+        "# attnhuman comparison report", "", *_scoreboard(scoreboard), *_compared(runs),
         "The data has no saccades, so the paper's tables are not computed; `tables/measures.csv` holds each run's "
         "best-layer word importance. Definitions are in docs/method.md of the attnhuman project.", "",
         *_entered(tables.entered), *_predictive_power(tables.predictive_power), *_figures(figures, notes)]
@@ -286,7 +316,7 @@ def write_word_report(path: Path, runs, tables: ComparisonTables, figures, notes
 
 HTML_PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>attnhuman comparison report</title>
-<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;line-height:1.4}}
+<style>body{{font-family:sans-serif;max-width:1300px;margin:2em auto;line-height:1.4}}
 table{{border-collapse:collapse;font-size:90%}}td,th{{border:1px solid #ccc;padding:2px 6px}}
 img{{max-width:100%}}</style></head>
 <body>
