@@ -88,7 +88,7 @@ def test_report_html_shows_every_figure_in_the_artifact_viewer(store, server, br
     assert [alt for alt, loaded in images if not loaded] == [] and "Paper Figure 4" in [alt for alt, _ in images]
 
 
-def test_experiment_opens_on_the_sweep_holding_its_runs_and_a_run_shows_curves_by_layer_and_depth(store, server, browser):
+def test_experiment_opens_on_the_sweep_holding_its_runs_and_a_run_opens_on_its_percent_of_ceiling_curves(store, server, browser):
     experiment, _, job = _runs(store)
     text = _open(browser, f"{server}/{experiment}?{MODEL_TRAINING}", "sweep-")
     assert "4 matching runs" in text and "llama-tiny-base-translate" not in text      # one sweep row, its runs inside
@@ -98,7 +98,10 @@ def test_experiment_opens_on_the_sweep_holding_its_runs_and_a_run_shows_curves_b
     text = browser.execute_script("return document.body.innerText")
     assert "llama-tiny-base-none+released" in text and "comparison-" in text
     text = _open(browser, f"{server}/{experiment}/runs/{job.info.run_id}/model-metrics?{MODEL_TRAINING}", "depth")
-    assert "llama-tiny-base-none" in text and "layer" in text and "r2_L1" in text
+    assert "llama-tiny-base-none" in text
+    charts = [line for line in text.splitlines() if line.startswith("llama-tiny-base-none+released (")]
+    assert charts[:2] == ["llama-tiny-base-none+released (depth/pct_L1)",     # it opens on the % of ceiling, not raw R2
+                          "llama-tiny-base-none+released (depth/pct_L2)"]
 
 
 # --- the scoreboard: the comparison's report.html and make board's index.html -----------------------------------------
