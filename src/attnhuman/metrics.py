@@ -126,6 +126,7 @@ pp_dll_insample_high = _predictive("dll_insample_high")
 pp_r = _predictive("r")                         # Pearson r of predictor and target
 pp_n_words = _predictive("n_words")             # words analysed
 pp_best_layer = _predictive("best_layer")       # per-layer predictors: the layer of the best held-out DeltaLL
+pp_n_excluded = _predictive("n_excluded")       # words of the units left out of the analysis (each reason: EXCLUSIONS)
 
 
 def predictive_cells(names, predictors, groups) -> list[tuple[str, str, str]]:
@@ -158,8 +159,8 @@ ANALYSIS_S = "analysis_s"                 # seconds of the analyses (bench/sweep
 
 
 def n_excluded(level: str, group: str) -> str:
-    """How many of ``level`` (subject, sentence, unit, subject_unit, word ...) the data or an analysis left out for
-    ``group`` (each one with its reason in :data:`EXCLUSIONS`)."""
+    """How many of ``level`` (subject, sentence, unit, subject_unit ...) the data left out for ``group`` (each one
+    with its reason in :data:`EXCLUSIONS`; the words each predictive-power analysis left out: :func:`pp_n_excluded`)."""
     return f"n_excluded_{level}_{group}"
 
 

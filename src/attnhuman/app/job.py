@@ -221,6 +221,7 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
     log.info("Left out: %s (every entry with its reason: %s)", humans.report.summary(), metrics.EXCLUSIONS)
     log.debug("%s", humans.report.format())
     sink.tags({**humans.tags, metrics.CORPUS: spec.humans.corpus_label, metrics.MEASURE: spec.measure})
+    left_out = {metrics.n_excluded(level, group): n for (level, group), n in humans.report.counts().items()}
     output: SourceOutput = spec.source.load(humans.corpus)
     store = output.store                                # None: a source of word predictions alone
     if store is not None:
@@ -238,7 +239,7 @@ def _analyze(spec: JobSpec, sink: RunLog, humans: Humans) -> dict:
     summary.update(log_predictive_power(sink, humans.corpus, humans.times, predictions, spec.predictive,
                                         humans.report))
     summary[metrics.ANALYSIS_S] = time.perf_counter() - analysis_start      # the scoring itself (bench/sweep.py)
-    summary.update({metrics.n_excluded(level, group): n for (level, group), n in humans.report.counts().items()})
+    summary.update(left_out)                                 # the data's; each analysis' words: pp_n_excluded_*
     found = scores(summary)
     sink.metrics({**summary, **{s.key: s.value for s in found}})     # the headlines again, under names the UI shows
     sink.tags({metrics.FLAGS: flag_text(found), metrics.DESCRIPTION: headline(found)})

@@ -54,7 +54,8 @@ def _summary(sink: RunLog, name: str, measure: str, group: str, cv, insample) ->
            metrics.pp_dll_insample(name, measure, group): insample.delta_ll[at],
            metrics.pp_dll_insample_low(name, measure, group): insample.low[at],
            metrics.pp_dll_insample_high(name, measure, group): insample.high[at],
-           metrics.pp_r(name, measure, group): cv.r[at], metrics.pp_n_words(name, measure, group): cv.n_words}
+           metrics.pp_r(name, measure, group): cv.r[at], metrics.pp_n_words(name, measure, group): cv.n_words,
+           metrics.pp_n_excluded(name, measure, group): sum(cv.excluded.values())}
     if cv.best_layer is not None:
         sink.curve(metrics.pp_dll_cv(name, measure, group), cv.delta_ll)
         sink.curve(metrics.pp_dll_insample(name, measure, group), insample.delta_ll)
