@@ -21,7 +21,7 @@ from attnhuman.comparison.tables import (
     measures_table,
 )
 from attnhuman.comparison.verdict import group_verdict
-from attnhuman.reporting import figures
+from attnhuman.reporting import figures, plotting, run_figures
 from attnhuman.reporting.report import _group_tests
 
 GROUPS = ["L1", "L2"]
@@ -222,7 +222,7 @@ def test_colours_are_one_per_run_and_per_measure_in_every_figure(tmp_path):
     assert in_fig6 == in_l1_l2 == {colors[weights]}
     bars = {c.get_label(): to_hex(c[0].get_facecolor()) for ax in plots["measures"].figure.axes for c in ax.containers}
     per_layer = {line.get_label(): to_hex(line.get_color()) for line in lines(plots["measure_tests"].figure)
-                 if line.get_label() in figures.MEASURE_COLORS}
+                 if line.get_label() in plotting.MEASURE_COLORS}
     assert bars == {m: figures.measure_color(m) for m in ("weights", "norm", "rollout", "saliency")}
     assert per_layer == {m: figures.measure_color(m) for m in ("weights", "norm", "rollout")}
 
@@ -267,11 +267,11 @@ def test_one_layer_curves_are_markers_and_the_job_figure_names_no_layer(tmp_path
     assert "gpt2-large-base-none+saliency" in plot.caption
     subjects = [f"s{i}" for i in range(5)]
     one = GroupResemblance("L1", subjects, np.full((1, 5), 0.05) + np.arange(5) * 1e-3, np.full(5, 0.1))
-    fig = figures.layerwise_resemblance({"L1": one}, "saliency")
+    fig = run_figures.layerwise_resemblance({"L1": one}, "saliency")
     [legend] = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "layer" not in legend.replace("no layers", "") and len(markers(fig, "D")) == 1
     many = GroupResemblance("L1", subjects, np.random.default_rng(0).random((4, 5)), np.full(5, 0.1))
-    assert figures.layerwise_resemblance({"L1": many}, "weights").axes[0].get_xlabel() == "layer (0-based)"
+    assert run_figures.layerwise_resemblance({"L1": many}, "weights").axes[0].get_xlabel() == "layer (0-based)"
 
 
 def test_unpaired_measures_leave_the_other_kinds_unchanged(tmp_path):

@@ -4,7 +4,7 @@ from html.parser import HTMLParser
 
 import matplotlib.pyplot as plt
 
-from attnhuman.reporting.figures import save
+from attnhuman.reporting.plotting import save
 from attnhuman.reporting.report import write_html
 
 

@@ -28,8 +28,10 @@ from attnhuman.comparison.scores import Score, scores
 from attnhuman.comparison.tables import ComparisonTables, comparison_tables, measures_table, predictive_power_table
 from attnhuman.errors import DataError
 from attnhuman.humans.simulate import DEFAULT_GROUPS, simulate_cohorts
-from attnhuman.reporting.figures import FigureNote, comparison_figures, measures_figures, predictive_figures
+from attnhuman.reporting.figures import comparison_figures, measures_figures
 from attnhuman.reporting.formats import score_text
+from attnhuman.reporting.plotting import FigureNote
+from attnhuman.reporting.predictive_figures import predictive_figures
 from attnhuman.reporting.report import write_html, write_report, write_word_report
 from attnhuman.reporting.scoreboard import BoardRow, board_row, write_scores
 from attnhuman.reporting.scoreboard import html as scoreboard_html

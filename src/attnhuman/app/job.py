@@ -35,8 +35,8 @@ from attnhuman.humans.cache import cache_key as humans_cache_key
 from attnhuman.humans.cohort import Cohort, ExclusionReport
 from attnhuman.humans.reading_times import ReadingTimes
 from attnhuman.humans.word_table import WordMeasures
-from attnhuman.reporting.figures import importance_strip, layerwise_resemblance, word_importance_curves
 from attnhuman.reporting.formats import headline
+from attnhuman.reporting.run_figures import importance_strip, layerwise_resemblance, word_importance_curves
 
 log = logging.getLogger(__name__)
 # The modules whose source defines a job's numbers: their digest is part of the run identity.

@@ -14,7 +14,7 @@ from attnhuman.app.tracking import RunLog
 from attnhuman.corpus import Corpus
 from attnhuman.humans.cohort import ExclusionReport
 from attnhuman.humans.reading_times import ReadingTimes
-from attnhuman.reporting.figures import predictive_power_figure
+from attnhuman.reporting.run_figures import predictive_power_figure
 
 log = logging.getLogger(__name__)
 

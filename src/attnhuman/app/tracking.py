@@ -22,7 +22,7 @@ from mlflow.version import VERSION as MLFLOW_VERSION
 from attnhuman.app.spec import Tracking
 from attnhuman.errors import DataError
 from attnhuman.metrics import depth, layer
-from attnhuman.reporting.figures import save
+from attnhuman.reporting.plotting import save
 
 log = logging.getLogger(__name__)
 SWEEP_TAG = "sweep"                   # tags.kind of a sweep's parent run

@@ -1,30 +1,16 @@
 """The scoreboard's figures: per benchmark column, each run's score as a horizontal bar with its 95 % interval, one
-colour per run (the same run the same colour in every figure)."""
+colour per run (:func:`attnhuman.reporting.plotting.colors_of`, as in every figure)."""
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-import matplotlib
 import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from attnhuman.comparison.scores import PERCENT  # noqa: E402
-from attnhuman.reporting.figures import save  # noqa: E402
-from attnhuman.reporting.formats import number  # noqa: E402
-from attnhuman.reporting.scoreboard import BoardRow, columns, shown  # noqa: E402
-
-
-def run_colours(rows: list[BoardRow]) -> list:
-    """One colour per row: tab10, then tab20's and a continuous map's for more runs."""
-    n = len(rows)
-    if n <= 10:
-        return [plt.get_cmap("tab10")(i) for i in range(n)]
-    if n <= 20:
-        return [plt.get_cmap("tab20")(i) for i in range(n)]
-    return [plt.get_cmap("turbo")(x) for x in np.linspace(0.05, 0.95, n)]
+from attnhuman.comparison.scores import PERCENT
+from attnhuman.reporting.formats import number
+from attnhuman.reporting.plotting import colors_of, plt, save
+from attnhuman.reporting.scoreboard import BoardRow, columns, shown
 
 
 def file_name(column: str) -> str:
@@ -71,7 +57,8 @@ def column_bars(rows: list[BoardRow], column: str, colours: list) -> plt.Figure 
 
 def board_figures(rows: list[BoardRow], folder: Path) -> list[tuple[str, Path]]:
     """``[(column, PNG path)]``: one figure per benchmark column of the scoreboard, written under ``folder``."""
-    colours = run_colours(rows)
+    by_name = colors_of(row.name for row in rows)          # the palette of every comparison figure
+    colours = [by_name[row.name] for row in rows]
     out = []
     for column in columns(rows):
         fig = column_bars(rows, column, colours)

@@ -1,4 +1,5 @@
-"""Figures (matplotlib, no display needed)."""
+"""The comparison's figures (the paper's and those answering one question each), drawn from the runs present: each
+caption names only what is drawn, a figure that cannot be drawn says why."""
 from __future__ import annotations
 
 import textwrap
@@ -6,158 +7,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import matplotlib
 import numpy as np
 import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from attnhuman import metrics
+from attnhuman.attention.extraction.measures import MEASURES
+from attnhuman.comparison import paper, verdict
+from attnhuman.comparison.paper import FMRI_REGION
+from attnhuman.reporting.plotting import (
+    GROUP_MARKERS,
+    MIN_X,
+    ONE_VALUE_DEPTH,
+    FigureNote,
+    colors_of,
+    measure_color,
+    plt,
+    save_as,
+)
 
-from attnhuman import metrics  # noqa: E402
-from attnhuman.analysis.resemblance import GroupResemblance  # noqa: E402
-from attnhuman.attention.extraction.measures import MEASURES  # noqa: E402
-from attnhuman.comparison import paper, verdict  # noqa: E402
-from attnhuman.comparison.paper import FMRI_REGION  # noqa: E402
-
-if TYPE_CHECKING:                                 # a job draws its figures without the comparison's libraries
+if TYPE_CHECKING:
     from attnhuman.comparison.tables import ComparisonTables
-
-GROUP_COLORS = {"L1": "tab:blue", "L2": "tab:orange"}
-STRIP_WORDS = 30          # words shown in a word-importance example strip
-
-
-def layerwise_resemblance(results: dict[str, GroupResemblance], title: str) -> plt.Figure:
-    """Paper Figure 6 style: resemblance (% of ceiling) per layer, one line per group, +-1 SEM band, the best layer
-    marked; a store of one layer (a measure without layers, saliency) as one marker with its SEM and no layer."""
-    fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
-    for group, res in results.items():
-        scale = 100.0 / res.ceiling
-        color = GROUP_COLORS.get(group)
-        if len(res.layer_r2) == 1:
-            ax.errorbar([0], [res.resemblance], yerr=[res.layer_sem[0] * scale], fmt="D", color=color, capsize=3,
-                        label=f"{group}: {res.resemblance:.1f}% (one value: the measure has no layers)")
-            continue
-        layers = range(len(res.layer_r2))
-        ax.plot(layers, res.layer_r2 * scale, color=color,
-                label=f"{group}: best layer {res.best_layer}, {res.resemblance:.1f}%")
-        ax.fill_between(layers, (res.layer_r2 - res.layer_sem) * scale,
-                        (res.layer_r2 + res.layer_sem) * scale, color=color, alpha=0.2, linewidth=0)
-        ax.plot(res.best_layer, res.resemblance, "o", color=color)
-    one = all(len(res.layer_r2) == 1 for res in results.values())
-    ax.set(xlabel="no layers (one value)" if one else "layer (0-based)", ylabel="human resemblance (% of ceiling)",
-           title=title)
-    if one:
-        ax.set_xticks([])
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=9)
-    return fig
-
-
-def word_importance_curves(results: dict, title: str) -> plt.Figure:
-    """Spearman rho per layer for each ``received`` mode (+-1 SD over units as a band), the baselines and the
-    leave-one-subject-out ceiling as horizontal lines."""
-    fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
-    for (mode, res), color in zip(results.items(), ("tab:blue", "tab:purple")):
-        layers = np.arange(len(res.layer_rho))
-        ax.plot(layers, res.layer_rho, color=color,
-                label=f"attention, received={mode}: best layer {res.best_layer}, rho {res.best_rho:.3f}")
-        ax.fill_between(layers, res.layer_rho - res.layer_sd, res.layer_rho + res.layer_sd, color=color, alpha=0.1,
-                        linewidth=0)
-    first = next(iter(results.values()))
-    ax.axhline(first.ceiling, color="black", linewidth=1.2, label=f"ceiling (leave one subject out) {first.ceiling:.3f}")
-    for (name, value), style in zip(first.baselines.items(), ("--", ":", "-.")):
-        ax.axhline(value, color="gray", linestyle=style, label=f"{name} baseline {value:.3f}")
-    ax.set(xlabel="layer", ylabel="Spearman rho (mean over units)", title=title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=7)
-    return fig
-
-
-def predictive_power_figure(name: str, cv, insample, title: str) -> plt.Figure:
-    """One predictor's predictive power. A per-layer predictor: held-out and in-sample ``DeltaLL`` per layer with
-    their 95% bootstrap bands, the best layer marked. A word-level one: the reading time against the predictor (the
-    words analysed, their mean in 20 quantile bins of the predictor, +-1 SEM) with the least-squares line of the
-    target on the predictor alone, and the ``DeltaLL`` in the title."""
-    fig, ax = plt.subplots(figsize=(7, 3.8), constrained_layout=True)
-    if cv.best_layer is not None:
-        layers = np.arange(len(cv.delta_ll))
-        for res, label, color in ((cv, "held out", "tab:blue"), (insample, "in-sample", "tab:gray")):
-            ax.plot(layers, res.delta_ll, color=color, label=f"{label}: best layer {int(np.argmax(res.delta_ll))}, "
-                    f"{res.delta_ll.max():.4f}")
-            ax.fill_between(layers, res.low, res.high, color=color, alpha=0.2, linewidth=0)
-        ax.plot(cv.best_layer, cv.delta_ll[cv.best_layer], "o", color="tab:blue")
-        ax.axhline(0, color="black", linewidth=0.8)
-        ax.set(xlabel="layer", ylabel="DeltaLL (nats per word)", title=title)
-        ax.legend(loc="best", fontsize=8)
-    else:
-        x, y = cv.word_predictor, cv.word_target
-        edges = np.unique(np.quantile(x, np.linspace(0, 1, 21)))
-        bins = np.clip(np.searchsorted(edges, x, side="right") - 1, 0, len(edges) - 2)
-        count = np.bincount(bins, minlength=len(edges) - 1)
-        keep = count > 1
-        mean_x = np.bincount(bins, x, len(edges) - 1)[keep] / count[keep]
-        mean_y = np.bincount(bins, y, len(edges) - 1)[keep] / count[keep]
-        sd = np.sqrt(np.maximum(np.bincount(bins, y * y, len(edges) - 1)[keep] / count[keep] - mean_y ** 2, 0))
-        ax.errorbar(mean_x, mean_y, yerr=sd / np.sqrt(count[keep]), fmt="o", color="tab:blue", markersize=4,
-                    label=f"{len(x)} words: mean per 20-quantile bin of {name}, +-1 SEM")
-        slope, intercept = np.polyfit(x, y, 1)
-        line = np.linspace(x.min(), x.max(), 2)
-        ax.plot(line, intercept + slope * line, color="tab:red",
-                label=f"least squares: {slope:.2f} ms per unit of {name}")
-        ax.set(xlabel=name, ylabel="reading time (ms)", title=f"{title}\nDeltaLL held out {cv.delta_ll[0]:.4f} "
-               f"[{cv.low[0]:.4f}, {cv.high[0]:.4f}], in-sample {insample.delta_ll[0]:.4f}, r {cv.r[0]:.3f}")
-        ax.legend(loc="best", fontsize=8)
-    ax.grid(alpha=0.3)
-    return fig
-
-
-def importance_strip(res, corpus, group: str) -> plt.Figure:
-    """One unit's words with the readers' relative fixation time and the model's importance at its best layer
-    (each scaled to sum 1): the unit whose rho is nearest the median among those of 8 to 20 words."""
-    lengths = np.array([len(h) for h in res.human])
-    rhos = np.array([_rank_rho(h, m) for h, m in zip(res.human, res.model)])
-    fits = np.flatnonzero((lengths >= 8) & (lengths <= 20) & np.isfinite(rhos))
-    pool = fits if len(fits) else np.flatnonzero(np.isfinite(rhos)) if np.isfinite(rhos).any() else np.arange(len(rhos))
-    pick = pool[np.argmin(np.abs(rhos[pool] - np.nanmedian(rhos[pool])))] if len(pool) else 0
-    k, human, model = int(res.units[pick]), res.human[pick], res.model[pick]
-    words, shown = corpus.words[k], min(len(corpus.words[k]), STRIP_WORDS)     # a paragraph: its first words
-    fig, ax = plt.subplots(figsize=(max(6, 0.55 * shown), 3.4), constrained_layout=True)
-    x = np.arange(shown)
-    ax.bar(x - 0.2, (human / human.sum())[:shown], 0.4, label=f"readers ({group}, relative fixation time)")
-    ax.bar(x + 0.2, (model / model.sum())[:shown], 0.4, label=f"model, layer {res.best_layer} (received={res.received})")
-    ax.set_xticks(x, words[:shown], rotation=45, ha="right", fontsize=8)
-    first = f", first {shown} of {len(words)} words" if shown < len(words) else ""
-    ax.set(ylabel="share of the unit", title=f"{corpus.label(k)}: Spearman rho {rhos[pick]:.2f}{first}")
-    ax.legend(fontsize=7)
-    return fig
-
-
-def _rank_rho(a: np.ndarray, b: np.ndarray) -> float:
-    from scipy.stats import spearmanr  # scipy.stats loads in a second: only for word importance
-
-    return float(spearmanr(a, b).statistic) if np.ptp(a) > 0 and np.ptp(b) > 0 else np.nan
-
-
-@dataclass(frozen=True)
-class FigureNote:
-    """A comparison figure: file (None when it could not be drawn), paper figure number, caption."""
-
-    paper: str
-    file: str | None
-    caption: str
-
-
-def save(fig: plt.Figure, path: Path) -> Path:
-    """Write ``fig`` as a PNG at ``path`` and close it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
-
-
-def _save(fig: plt.Figure, folder: Path, name: str) -> str:
-    save(fig, folder / name)
-    return f"figures/{name}"
 
 
 @dataclass
@@ -170,24 +39,6 @@ class Plot:
     figure: plt.Figure | None
     caption: str
 
-
-MIN_X = 3                 # distinct x values a scatter or a scaling fit needs
-RUN_PALETTE = tuple(matplotlib.colors.to_hex(c) for c in plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors)
-# one fixed colour per attention measure, in the documented order of MEASURES
-MEASURE_COLORS = dict(zip(MEASURES, (matplotlib.colors.to_hex(c) for c in plt.get_cmap("Set1").colors)))
-GROUP_MARKERS = {"L1": "o", "L2": "s"}
-ONE_VALUE_DEPTH = 1.0     # where a run without layers (saliency) is drawn on a relative-depth axis
-
-
-def colors_of(labels) -> dict[str, str]:
-    """One colour per run label, deterministic: the sorted distinct labels take the palette in turn. Every comparison
-    figure takes its run colours from one call over all the compared runs, so a run has one colour in all of them."""
-    return {label: RUN_PALETTE[i % len(RUN_PALETTE)] for i, label in enumerate(sorted(set(labels)))}
-
-
-def measure_color(measure: str) -> str:
-    """The fixed colour of an attention measure (gray for one not in MEASURES)."""
-    return MEASURE_COLORS.get(measure, "#808080")
 
 
 def _marker(group: str) -> str:
@@ -717,7 +568,7 @@ def comparison_plots(runs, pairs, tables: ComparisonTables, groups: list[str], m
 
 def save_plots(plots: list[Plot], folder: Path) -> list[FigureNote]:
     """Each drawn plot as ``folder/<name>`` (closed), its note with the file; a plot not drawn: its reason."""
-    return [FigureNote(p.paper, _save(p.figure, folder, p.name) if p.figure is not None else None, p.caption)
+    return [FigureNote(p.paper, save_as(p.figure, folder, p.name) if p.figure is not None else None, p.caption)
             for p in plots]
 
 
@@ -730,147 +581,9 @@ def comparison_figures(runs, pairs, tables: ComparisonTables, groups: list[str],
 def measures_figures(table: pd.DataFrame, groups: list[str], folder: Path) -> list[FigureNote]:
     """The measures figure alone (comparisons of data without saccades)."""
     fig = _measures(table, groups)
-    return [FigureNote("measures", _save(fig, folder, "measures.png") if fig is not None else None,
+    return [FigureNote("measures", save_as(fig, folder, "measures.png") if fig is not None else None,
                        measures_caption(table, groups) if fig is not None
                        else "needs runs of two or more attention measures")]
-
-
-FIT_SIZES = 3             # distinct x values a scatter needs to be drawn, and a panel its least-squares line
-ATTENTION_METRICS = ((metrics.resemblance, "saccade resemblance (% of ceiling)"),
-                     (metrics.wi_normalised, "word importance (% of ceiling)"),
-                     (metrics.wi_best_rho, "word importance (best-layer rho)"))
-
-
-def predictive_figures(runs, table: pd.DataFrame | None, folder: Path) -> list[FigureNote]:
-    """Predictive power against model size, and attention resemblance against predictive power (``table``: the
-    comparison's ``predictive_power``; None, no run has a pp_* metric: no figure, no note)."""
-    if table is None:
-        return []
-    colors = colors_of(r.label for r in runs)
-    return [_scaling_note(table, folder, colors), _attention_note(runs, table, folder, colors)]
-
-
-def _scaling_note(table: pd.DataFrame, folder: Path, colors: dict[str, str]) -> FigureNote:
-    """``predictive_power_scaling.png``: the panels with runs of 3 distinct sizes or more; the caption names the
-    panels with a line."""
-    cells = table[table.dll_cv.notna()].groupby(["predictor", "measure", "group"], sort=False)
-    panels = [(cell, part) for cell, part in cells if part.parameters.nunique() >= FIT_SIZES]
-    if not panels:
-        most = max((part.parameters.nunique() for _, part in cells), default=0)
-        return FigureNote("power_scaling", None, f"needs runs of at least {FIT_SIZES} distinct sizes with a held-out "
-                          "DeltaLL (pp_dll_cv_*) of one predictor, reading measure and group; the most present is "
-                          f"{most}")
-    fitted = [f"{', '.join(cell)}: context {context}" for cell, part in panels for context, runs in _contexts(part)
-              if runs.parameters.nunique() >= FIT_SIZES]
-    line = (f" A least-squares line of DeltaLL on log10(parameters) over the runs of one context with at least "
-            f"{FIT_SIZES} distinct sizes ({'; '.join(fitted)})." if fitted else
-            f" No line or fit: no context has runs of {FIT_SIZES} distinct sizes in a panel.")
-    return FigureNote(
-        "power_scaling", _save(_power_scaling(panels, colors), folder, "predictive_power_scaling.png"),
-        "Held-out DeltaLL (nats per word; error bars: its 95% bootstrap interval over units) against parameters "
-        f"(log scale), one point per run, one panel per predictor, reading measure and group with runs of at least "
-        f"{FIT_SIZES} distinct sizes; filled markers: pretrained (base) models, open: instruction-tuned; colour: the "
-        "run (as in every figure of the comparison); shape: what the "
-        f"predictions read (circle: each unit alone, square: after its text, diamond: an imported table's own).{line}")
-
-
-def _attention_note(runs, table: pd.DataFrame, folder: Path, colors: dict[str, str]) -> FigureNote:
-    """``attention_vs_prediction.png``; the caption names each panel's two metrics."""
-    panels = _attention_panels(runs, table)
-    if not panels:
-        return FigureNote(
-            "attention_prediction", None, f"needs runs with {FIT_SIZES} distinct values of a held-out surprisal DeltaLL "
-            "(pp_dll_cv_surprisal_<measure>_<group>) and an attention resemblance of that group (resemblance_<group>, "
-            "wi_normalised_<group> or wi_best_rho_<group>)")
-    return FigureNote(
-        "attention_prediction", _save(_attention_prediction(panels, colors), folder, "attention_vs_prediction.png"),
-        "Per run (labelled, in its colour), attention resemblance against predictive power: "
-        + "; ".join(f"{y} against {x}" for _, x, y, _, _ in panels) + ". No line or fit.")
-
-
-def _power_scaling(panels: list, colors: dict[str, str]) -> plt.Figure:
-    """One panel per (predictor, measure, group): each run's held-out DeltaLL and interval against parameters, in the
-    run's colour."""
-    columns = min(3, len(panels))
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns + 2, 4 * rows), constrained_layout=True,
-                             squeeze=False)
-    for ax, ((predictor, measure, group), part) in zip(axes.flat, panels):
-        for row in part.itertuples():
-            color = colors.get(row.run, "gray")
-            spread = np.clip(np.nan_to_num([[row.dll_cv - row.dll_cv_low], [row.dll_cv_high - row.dll_cv]]), 0, None)
-            ax.errorbar(row.parameters, row.dll_cv, yerr=spread, fmt=CONTEXT_MARKERS.get(_context(row.context), "D"),
-                        color=color, capsize=3, markerfacecolor=color if row.stage == "pretrained" else "white")
-            ax.annotate(row.run, (row.parameters, row.dll_cv), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        for context, runs in _contexts(part):
-            if runs.parameters.nunique() >= FIT_SIZES:
-                slope, intercept = np.polyfit(np.log10(runs.parameters), runs.dll_cv, 1)
-                xs = np.array([runs.parameters.min(), runs.parameters.max()], dtype=float)
-                ax.plot(xs, intercept + slope * np.log10(xs), "-", color="black", linewidth=1,
-                        label=f"least squares, context {context}: {slope:.4f} per decade")
-                ax.legend(fontsize=7, loc="lower right")
-        ax.axhline(0, color="black", linewidth=0.8)
-        ax.set_xscale("log")
-        ax.set_xticks(sorted(set(part.parameters)), [_size(p) for p in sorted(set(part.parameters))], rotation=60,
-                      fontsize=7)
-        ax.minorticks_off()
-        ax.set_xlim(min(part.parameters) / 2, max(part.parameters) * 2)
-        ax.set(xlabel="parameters (log scale)", ylabel="held-out DeltaLL (nats per word)",
-               title=f"{predictor}, {measure}, {group}")
-        ax.grid(alpha=0.3)
-    for ax in axes.flat[len(panels):]:
-        ax.axis("off")
-    handles = [plt.Line2D([], [], marker="o", linestyle="", color="black", markerfacecolor=fill, label=label)
-               for fill, label in (("black", "pretrained (base)"), ("white", "instruction-tuned"))]
-    handles += [plt.Line2D([], [], marker=m, linestyle="", color="gray", label=label) for m, label in
-                (("o", "context=unit"), ("s", "context=text"), ("D", "an imported table's own"))]
-    fig.legend(handles=handles, loc="outside right upper", fontsize=7)
-    return fig
-
-
-CONTEXT_MARKERS = {"unit": "o", "text": "s"}
-
-
-def _context(tag: str) -> str:
-    """``unit``, ``text`` or ``""`` (an imported table's own) from a run's ``context`` tag."""
-    return str(tag).split(" ")[0] if isinstance(tag, str) else ""
-
-
-def _contexts(part: pd.DataFrame):
-    """The panel's runs by what their predictions read."""
-    return [(context or "of the table", runs) for context, runs in part.groupby(part.context.map(_context))]
-
-
-def _size(parameters: float) -> str:
-    """135M, 7B, 175B."""
-    return f"{parameters / 1e9:.3g}B" if parameters >= 1e9 else f"{parameters / 1e6:.3g}M"
-
-
-def _attention_panels(runs, table: pd.DataFrame) -> list[tuple[str, str, str, str, list]]:
-    """``[(title, x metric, y metric, y label, [(run, x, y)])]``: per reading measure and group, the held-out surprisal
-    DeltaLL and the first attention metric of :data:`ATTENTION_METRICS` that runs with :data:`FIT_SIZES` distinct
-    DeltaLL values have with it."""
-    panels = []
-    for measure, group in table.loc[table.predictor == "surprisal", ["measure", "group"]].drop_duplicates().values:
-        x = metrics.pp_dll_cv("surprisal", measure, group)
-        for name, label in ATTENTION_METRICS:
-            points = [(r.label, r.metrics[x], r.metrics[name(group)]) for r in runs
-                      if x in r.metrics and name(group) in r.metrics]
-            if len({px for _, px, _ in points}) >= FIT_SIZES:
-                panels.append((f"{measure}, {group}", x, name(group), label, points))
-                break
-    return panels
-
-
-def _attention_prediction(panels: list, colors: dict[str, str]) -> plt.Figure:
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), constrained_layout=True, squeeze=False)
-    for ax, (title, x, y, label, points) in zip(axes[0], panels):
-        for run, px, py in points:
-            ax.plot(px, py, "o", color=colors.get(run, "tab:blue"))
-            ax.annotate(run, (px, py), fontsize=6, xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel=f"held-out surprisal DeltaLL (nats per word)\n{x}", ylabel=f"{label}\n{y}", title=title)
-        ax.grid(alpha=0.3)
-    return fig
 
 
 def head_count_bias(table: pd.DataFrame) -> plt.Figure:
