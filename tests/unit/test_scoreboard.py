@@ -10,7 +10,7 @@ import pytest
 from attnhuman.comparison.scores import FLAGS, scores
 from attnhuman.comparison.tables import ComparisonTables
 from attnhuman.reporting.report import markdown_table, write_html, write_word_report
-from attnhuman.reporting.scoreboard import board_row, columns, html, records, write_scores
+from attnhuman.reporting.scoreboard import board_row, columns, html, ranked, records, write_scores
 
 LLAMA = {  # the released LLaMA-30B's L1 / L2 numbers (README), intervals and a surprisal / entropy pair made up
     "resemblance_L1": 64.3185, "resemblance_low_L1": 60.1234, "resemblance_high_L1": 68.9012, "best_layer_L1": 1,
@@ -150,6 +150,9 @@ def test_colours_run_from_white_to_green_by_value_and_percent_clips_at_100():
     # the clipped column runs 0..100: 50 % is halfway from white to green
     half = tuple(round(w + 0.5 * (g - w)) for w, g in zip((255, 255, 255), (49, 163, 84)))
     assert colours[50.0] == half
+    # % of ceiling is on one absolute scale: a lone 50 % is as green as 50 % among others, not the column's top
+    lone = _cells(_page([board_row("r", "id", TAGS, {}, scores({"resemblance_L1": 50.0}), None)]), "saccade L1")
+    assert _rgb(lone[0]["attrs"]["style"]) == half
     # DeltaLL is scaled over its own range, not clipped
     rows = [board_row(f"r{i}", f"id{i}", TAGS, {}, scores({"pp_dll_cv_surprisal_RT_L1": v}), None)
             for i, v in enumerate([0.001, 0.003, 0.002])]
@@ -224,3 +227,17 @@ def test_size_cell(parameters, expected):
     row = board_row("r", "id", TAGS, {"model_size.parameters": parameters} if parameters else {},
                     scores({"resemblance_L1": 1.0}), None)
     assert _cells(_page([row]), "size")[0]["text"] == expected
+
+
+def test_corpora_never_share_a_column_and_rows_rank_best_first_within_a_corpus():
+    def row(name, corpus, value):
+        return board_row(name, name, {**TAGS, "corpus": corpus}, {}, scores({"resemblance_L1": value}), None)
+
+    one = [row("a", "Reading Brain", 34.6), row("b", "Reading Brain", 64.3), row("c", "Reading Brain", 38.5)]
+    assert columns(one) == ["saccade L1"]
+    assert [r.name for r in ranked(one)] == ["b", "c", "a"]
+    mixed = one + [row("d", "OneStop", 13.9), board_row("e", "e", {**TAGS, "corpus": "OneStop"}, {}, [], None)]
+    assert columns(mixed) == ["OneStop · saccade L1", "Reading Brain · saccade L1"]
+    assert [r.name for r in ranked(mixed)] == ["d", "e", "b", "c", "a"]       # a run without the column: last
+    texts = [c["text"] for c in _cells(_page(mixed), "OneStop · saccade L1")]      # rows a, b, c, d, e
+    assert texts[:3] == ["-", "-", "-"] and texts[3].startswith("13.9") and texts[4] == "-"

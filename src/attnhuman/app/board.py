@@ -19,11 +19,11 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from attnhuman.app.spec import store_uri
-from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, _check_server, run_link
+from attnhuman.app.tracking import COMPARISON_TAG, SWEEP_TAG, check_server, run_link
 from attnhuman.comparison.scores import scores
 from attnhuman.errors import DataError
 from attnhuman.reporting.board_figures import board_figures
-from attnhuman.reporting.scoreboard import BoardRow, board_row, write_scores
+from attnhuman.reporting.scoreboard import BoardRow, board_row, ranked, write_scores
 from attnhuman.reporting.scoreboard import html as scoreboard_html
 
 PAGE = """<!DOCTYPE html>
@@ -56,7 +56,7 @@ def _client(uri: str) -> MlflowClient:
             raise DataError(f"No MLflow store at {path}: run a job first (make run), or set MLFLOW_TRACKING_URI to "
                             "the store that holds the runs.")
     elif uri.startswith(("http://", "https://")):
-        _check_server(uri)
+        check_server(uri)
     return MlflowClient(uri)
 
 
@@ -72,15 +72,24 @@ def finished_jobs(client: MlflowClient, experiment_id: str) -> list:
             return found
 
 
-def board_rows(client: MlflowClient, experiment_id: str) -> list[BoardRow]:
-    """The scoreboard's rows: one per FINISHED job run, by corpus, model, size, tuning, prefix and measure."""
+def board_rows(client: MlflowClient, experiment_id: str) -> tuple[list[BoardRow], int]:
+    """The scoreboard's rows: one per job (its newest FINISHED run; a job: run name, corpus and source), by corpus,
+    best first (:func:`~attnhuman.reporting.scoreboard.ranked`); and how many older runs of the same jobs were left
+    out."""
     uri = client.tracking_uri
+    newest, older = {}, 0
+    for r in finished_jobs(client, experiment_id):                    # newest first
+        key = (r.info.run_name, r.data.tags.get("corpus"), r.data.tags.get("source"))
+        if key in newest:
+            older += 1
+        else:
+            newest[key] = r
     rows = [board_row(r.info.run_name, r.info.run_id, r.data.tags, r.data.params, scores(r.data.metrics),
-                      run_link(uri, experiment_id, r.info.run_id)) for r in finished_jobs(client, experiment_id)]
-    return sorted(rows, key=lambda r: (r.corpus, r.model, r.parameters or 0, r.tuning, r.prefix, r.measure, r.name))
+                      run_link(uri, experiment_id, r.info.run_id)) for r in newest.values()]
+    return ranked(rows), older
 
 
-def write_board(rows: list[BoardRow], out: Path, experiment: str) -> list[tuple[str, Path]]:
+def write_board(rows: list[BoardRow], out: Path, experiment: str, older: int = 0) -> list[tuple[str, Path]]:
     """``out/index.html``, ``scores.csv``, ``scores.json`` and ``figures/`` (older figures there are removed)."""
     out = Path(out)
     figures = out / "figures"
@@ -92,7 +101,9 @@ def write_board(rows: list[BoardRow], out: Path, experiment: str) -> list[tuple[
     corpora = sorted({r.corpus for r in rows})
     summary = (f"{len(rows)} FINISHED job run{'s' * (len(rows) != 1)} of experiment "
                f"<code>{html.escape(experiment)}</code> on {html.escape(', '.join(corpora))}, "
-               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; each run's name opens it in the MLflow UI.")
+               f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; each run's name opens it in the MLflow UI"
+               + (f"; {older} older run{'s' * (older != 1)} of the same jobs left out (the newest run of each job "
+                  "is shown)." if older else "."))
     captions = "\n".join(
         f'<figure><img src="figures/{path.name}" alt="{html.escape(column)}"><figcaption>{html.escape(column)}: '
         "each run's score (best layer) with its 95 % bootstrap interval, one colour per run; ⚑: a flagged score "
@@ -115,13 +126,13 @@ def board(out: Path, conf: Path, experiment: str | None = None) -> str:
             names = ", ".join(e.name for e in client.search_experiments()) or "none"
             raise DataError(f"The MLflow store {uri} has no experiment {name!r} (it has: {names}): name one with "
                             "--experiment.")
-        rows = board_rows(client, found.experiment_id)
+        rows, older = board_rows(client, found.experiment_id)
     except MlflowException as e:
         raise DataError(f"MLflow store {uri} cannot be read ({str(e).splitlines()[0][:300]}).") from e
     if not rows:
         raise DataError(f"No FINISHED job run in experiment {name!r} of {uri}: run a job first (make run, or "
                         "python src/main.py ...), or set MLFLOW_TRACKING_URI to the store that holds them.")
-    drawn = write_board(rows, out, name)
+    drawn = write_board(rows, out, name, older)
     return (f"Scoreboard of {len(rows)} runs: {Path(out) / 'index.html'} (scores.csv, scores.json, "
             f"{len(drawn)} figures in {Path(out) / 'figures'})")
 

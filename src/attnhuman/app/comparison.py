@@ -33,7 +33,7 @@ from attnhuman.reporting.formats import score_text
 from attnhuman.reporting.plotting import FigureNote
 from attnhuman.reporting.predictive_figures import predictive_figures
 from attnhuman.reporting.report import write_html, write_report, write_word_report
-from attnhuman.reporting.scoreboard import BoardRow, board_row, write_scores
+from attnhuman.reporting.scoreboard import BoardRow, board_row, ranked, write_scores
 from attnhuman.reporting.scoreboard import html as scoreboard_html
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,13 @@ def _run(client: MlflowClient, found, folder: Path) -> Run:
 
 SCOREBOARD_INTRO = ("Each compared run's headline scores (every score, with its ceiling and counts, is in "
                     "<code>tables/scores.csv</code> and <code>tables/scores.json</code>); its name opens it in the "
-                    "MLflow UI.")
+                    "MLflow UI. Best first on the first column; click a header to sort by it.")
 
 
 def scoreboard_rows(client: MlflowClient, experiment_id: str, runs: list[Run]) -> list[BoardRow]:
     """The scoreboard's rows of the compared runs, each linking to its run in the MLflow UI."""
-    return [board_row(r.name, r.run_id, r.tags, r.params, scores(r.metrics),
-                      run_link(client.tracking_uri, experiment_id, r.run_id)) for r in runs]
+    return ranked([board_row(r.name, r.run_id, r.tags, r.params, scores(r.metrics),
+                             run_link(client.tracking_uri, experiment_id, r.run_id)) for r in runs])
 
 
 def _scoreboard(client: MlflowClient, experiment_id: str, runs: list[Run], out: Path) -> str:

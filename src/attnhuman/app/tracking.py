@@ -69,7 +69,7 @@ def prepare_store(tracking: Tracking) -> str:
                     db.execute("ROLLBACK")
         else:
             if uri.startswith(("http://", "https://")):
-                _check_server(uri)
+                check_server(uri)
             experiment_id = _experiment(MlflowClient(uri), tracking)
     except (OSError, MlflowException, sqlite3.Error, Timeout) as e:
         raise DataError(f"MLflow store {uri} cannot be opened, created or written ({type(e).__name__}: "
@@ -79,7 +79,7 @@ def prepare_store(tracking: Tracking) -> str:
     return experiment_id
 
 
-def _check_server(uri: str, timeout_s: float = 5.0) -> None:
+def check_server(uri: str, timeout_s: float = 5.0) -> None:
     """A tracking server answers its health check within ``timeout_s``, else one line naming it (MLflow's own client
     retries for minutes before it gives up)."""
     try:

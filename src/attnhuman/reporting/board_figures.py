@@ -10,7 +10,7 @@ import numpy as np
 from attnhuman.comparison.scores import PERCENT
 from attnhuman.reporting.formats import number
 from attnhuman.reporting.plotting import colors_of, plt, save
-from attnhuman.reporting.scoreboard import BoardRow, columns, shown
+from attnhuman.reporting.scoreboard import BoardRow, column_of, columns, shown
 
 
 def file_name(column: str) -> str:
@@ -21,7 +21,7 @@ def file_name(column: str) -> str:
 def column_bars(rows: list[BoardRow], column: str, colours: list) -> plt.Figure | None:
     """The runs' scores in ``column`` as horizontal bars with interval error bars; None when no run has one."""
     found = [(row, colour, s) for row, colour in zip(rows, colours) for s in row.scores
-             if s.column == column and shown(s)]
+             if column_of(row, s, rows) == column and shown(s)]
     if not found:
         return None
     unit = found[0][2].unit

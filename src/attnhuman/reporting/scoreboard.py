@@ -114,14 +114,32 @@ def shown(score: Score) -> bool:
     return score.benchmark != "predictive" or score.column.split()[-2] in SHOWN_PREDICTORS
 
 
+def column_of(row: BoardRow, score: Score, rows: list[BoardRow]) -> str:
+    """The scoreboard column of ``score``: its benchmark (``saccade L1``), prefixed by the corpus when ``rows`` hold
+    several (``OneStop · saccade L1``): scores of different corpora are not comparable and never share a column."""
+    return f"{row.corpus} · {score.column}" if len({r.corpus for r in rows}) > 1 else score.column
+
+
 def columns(rows: list[BoardRow]) -> list[str]:
-    """The benchmark columns of the scores at hand (HTML: :func:`shown` ones), by benchmark, then first seen."""
-    seen: dict[str, int] = {}
+    """The benchmark columns of the scores at hand (HTML: :func:`shown` ones), by corpus and benchmark, then first
+    seen."""
+    seen: dict[str, tuple[str, int]] = {}
     for row in rows:
         for s in row.scores:
             if shown(s):
-                seen.setdefault(s.column, BENCHMARKS.index(s.benchmark))
+                seen.setdefault(column_of(row, s, rows), (row.corpus, BENCHMARKS.index(s.benchmark)))
     return sorted(seen, key=lambda c: seen[c])          # stable: first-seen order within a benchmark
+
+
+def ranked(rows: list[BoardRow]) -> list[BoardRow]:
+    """``rows`` by corpus, then best first on the first column of the scoreboard (the runs without it last)."""
+    order = columns(rows)
+
+    def key(row: BoardRow):
+        values = {column_of(row, s, rows): s.value for s in row.scores if shown(s) and not missing(s.value)}
+        first = next((values[c] for c in order if c in values), None)
+        return (row.corpus, first is None, -(first or 0.0), row.name)
+    return sorted(rows, key=key)
 
 
 def cell_text(score: Score) -> str:
@@ -137,7 +155,7 @@ def colour_value(score: Score) -> float:
 
 
 def colour(value: float, lowest: float, highest: float) -> str:
-    """``rgb(...)`` from white (``lowest``) to green (``highest``); a column of one value is green."""
+    """``rgb(...)`` from white (``lowest``) to green (``highest``); a DeltaLL column of one value is green."""
     fraction = 1.0 if highest <= lowest else (value - lowest) / (highest - lowest)
     fraction = min(max(fraction, 0.0), 1.0)
     r, g, b = (round(w + fraction * (c - w)) for w, c in zip(WHITE, GREEN))
@@ -231,7 +249,8 @@ def legend(rows: list[BoardRow]) -> str:
         "<b>[low, high]</b>: the 95 % bootstrap interval, over subjects (saccade, fMRI) or over units, sentences or "
         "paragraphs (word importance, predictive power) (docs/method.md, \"Uncertainty\").",
         "<b>· L11</b>: the best layer; layers are counted from 0 (L0 is the first layer).",
-        "<b>Colour</b>: per column, from white (lowest) to green (highest); % of ceiling is clipped to 0-100 first.",
+        "<b>Colour</b>: % of ceiling from white (0 % or less) to green (100 % or more), the same in every column; "
+        "DeltaLL per column, from white (lowest) to green (highest).",
         "<b>size</b>: parameters, as 135M (million) or 7B (billion). Click any header to sort by it "
         "(again to reverse).",
         *(f"<b>⚑ {_e(flag)}</b>: {_e(meaning)}." for flag, meaning in FLAGS.items()),
@@ -242,11 +261,12 @@ def legend(rows: list[BoardRow]) -> str:
 def table(rows: list[BoardRow]) -> str:
     """The ``<table class="scoreboard">``: one row per run, one column per benchmark (see the module)."""
     shown_columns = columns(rows)
-    cells = {(i, s.column): s for i, row in enumerate(rows) for s in row.scores if shown(s)}
+    cells = {(i, column_of(row, s, rows)): s for i, row in enumerate(rows) for s in row.scores if shown(s)}
     ranges = {}
     for column in shown_columns:
-        values = [colour_value(s) for (_, c), s in cells.items() if c == column]
-        ranges[column] = (min(values), max(values))
+        found = [s for (_, c), s in cells.items() if c == column]
+        values = [colour_value(s) for s in found]
+        ranges[column] = (0.0, 100.0) if found[0].unit == PERCENT else (min(values), max(values))
     units = {c: s.unit for (_, c), s in cells.items()}
     head = "".join(f'<th data-type="{kind}">{name}</th>' for name, kind in ROW_HEADERS)
     head += "".join(f'<th data-type="number" title="{_e(units[c])}">{_e(c)}</th>' for c in shown_columns)
