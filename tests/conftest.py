@@ -57,9 +57,13 @@ def llama30(corpus):
 
 
 @pytest.fixture(scope="session")
-def checkpoint_cache(tmp_path_factory) -> Path:
-    """The checkpoint cache (weight hashes, joined GGUF files) of this test session."""
-    return tmp_path_factory.mktemp("checkpoint-cache")
+def checkpoint_cache() -> Path:
+    """The checkpoint cache (weight hashes, joined GGUF files, converted tokenizers) of this test session: the
+    paths.cache of the jobs it runs, shared by its workers (each entry is written atomically), so that a GGUF
+    tokenizer is converted once per session, not once per worker and again in a job."""
+    path = Path(os.environ["ATTNHUMAN_TEST_CACHE"]) / "attnhuman"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """The command line as a process: a released job imports no model library, missing inputs are listed in seconds
 before any job, the default store is beside the command's conf/, a data error is one line without a traceback."""
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -33,10 +34,10 @@ def test_every_missing_input_is_listed_in_seconds_before_any_job(tmp_path, monke
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     for name in [k for k in os.environ if k.startswith(("ATTNHUMAN_LLAMA", "ATTNHUMAN_ALPACA", "ATTNHUMAN_VICUNA"))]:
         monkeypatch.delenv(name)
-    start = time.perf_counter()
+    start, cpu_before = time.perf_counter(), _children_cpu()
     proc = process(tmp_path, "-m", "model=llama,alpaca,vicuna", "size=7b,13b", f"data.root={tmp_path}/nothing",
                 "data.download=false", check=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu_before
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     placements = proc.stderr.count("for its weights; no GPU is visible")     # 27-52 GB models on a small machine
     assert f"Missing inputs ({7 + placements}), no job was started:" in proc.stderr
@@ -48,7 +49,18 @@ def test_every_missing_input_is_listed_in_seconds_before_any_job(tmp_path, monke
     assert ("llama-7b-base-none, llama-13b-base-none, alpaca-7b-base-none, alpaca-13b-base-none, vicuna-7b-v1_1-none, "
             "vicuna-13b-v1_1-none: Reading Brain file(s) ['sentences_p1.txt', 'mean_saccade_num_p1.pkl', "
             "'mean_saccade_num_p2.pkl'] missing from") in proc.stderr
-    assert runs(tmp_path)[1] == [] and seconds < 20, seconds
+    assert runs(tmp_path)[1] == []
+    # "in seconds" is about the work done: checks only, no weights hashed or loaded, no data parsed. The command's own
+    # CPU time says that whatever else runs on the machine (it is 5-9 s; loading or hashing one 7B checkpoint alone
+    # would take minutes). Its wall time only has to show that nothing waits (on the network, a lock, a retry): a
+    # loaded 2-core machine running the rest of the suite beside it stretched it from ~6 s to 24 s, so 60 s.
+    assert cpu < 20 and seconds < 60, (cpu, seconds)
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished child processes."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def test_default_store_is_beside_the_commands_conf(tmp_path):

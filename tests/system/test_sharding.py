@@ -15,10 +15,13 @@ from attnhuman.attention.models.checkpoints import open_checkpoint
 from attnhuman.attention.store import load_packed
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
-from helpers.paths import CONF_DIR, READING_BRAIN, ROOT
+from helpers.paths import CONF_DIR, ROOT
 from helpers.servers import free_port
 
 TINY = OmegaConf.load(CONF_DIR / "model" / "llama.yaml").sizes.tiny
+# the shipped demo corpus (20 sentences) and its simulated readers: what is tested (the ranks' heads gathered, the
+# sweep's cache) does not depend on the corpus, and the 148 Reading Brain sentences cost ~10 s per launch
+DEMO = ["data=synthetic", "data.corpus=demo"]
 SENTENCES = (("Could humans live on Mars some day?", "Pick 1,2 ,3 of the “distance (C)”. -81 and 2% items."),
              ("Electric currents decrease.",))
 
@@ -56,7 +59,7 @@ def _launch(launcher, tmp_path, *overrides, multirun=False):
     command = {"deepspeed": ["deepspeed.launcher.runner", "--num_gpus", "2", "--master_port", port, "--no_local_rank"],
                "torchrun": ["torch.distributed.run", "--nproc_per_node", "2", "--master_port", port]}[launcher]
     proc = subprocess.run([sys.executable, "-m", *command, str(ROOT / "src" / "main.py"), *(["-m"] if multirun else []), "source=deepspeed", "model=llama", "size=tiny",
-                           f"data.root={READING_BRAIN}", "data.download=false", "analysis.fmri=false",
+                           *DEMO, "data.download=false", "analysis.fmri=false",
                            f"source.cache_dir={tmp_path}/cache",
                            f"hydra.run.dir={tmp_path}/out", *overrides],
                           capture_output=True, text=True, env=env, cwd=ROOT)
@@ -65,18 +68,18 @@ def _launch(launcher, tmp_path, *overrides, multirun=False):
 
 
 
-def test_two_processes_gather_every_head_on_rank_0(tmp_path, tiny, corpus):
+def test_two_processes_gather_every_head_on_rank_0(tmp_path, tiny, demo):
     """Two ranks hold 3 and 2 heads; rank 0 gathers them, logs one run, and the result equals one process."""
     proc = _launch("deepspeed", tmp_path)
     assert "Gathered heads per rank: [3, 2]" in proc.stdout + proc.stderr
-    reference = extract(tiny.load(), tiny.tokenizer, corpus, batch_size=16, progress=False)
+    reference = extract(tiny.load(), tiny.tokenizer, demo, batch_size=16, progress=False)
 
     client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
     [run] = client.search_runs([e.experiment_id for e in client.search_experiments()])
     assert run.info.status == "FINISHED"
     assert (run.data.tags["tp_size"], run.data.tags["cache_hit"]) == ("2", "false")
     store = load_packed(client.download_artifacts(run.info.run_id, "attention/attention.npz", str(tmp_path)))
-    assert store.attention.shape == (2, 5, corpus.n_cells)
+    assert store.attention.shape == (2, 5, demo.n_cells)
     np.testing.assert_allclose(store.attention, reference.store.attention, atol=1e-6)
     assert run.data.metrics["ntp_loss"] == pytest.approx(reference.ntp_loss, abs=1e-6)
 

