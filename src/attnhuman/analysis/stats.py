@@ -17,29 +17,36 @@ from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
-import pingouin
 
 TEST_COLUMNS = ("layer", "mean_a", "mean_b", "T", "dof", "p_val", "p_bonf", "significant",
                 "direction", "cohen_d")
+
+
+
+def _pingouin():
+    """pingouin, imported on first use: it loads scipy.stats and more (about 1 s), which a job never needs."""
+    import pingouin
+
+    return pingouin
 
 
 @contextmanager
 def _full_precision():
     """Switch pingouin's output rounding off (restored afterwards; not thread-safe) and silence
     pingouin's own warnings about power and Bayes factors, which are not returned."""
-    saved = dict(pingouin.options)
+    saved = dict(_pingouin().options)
     try:
         for k in saved:
             if k == "round" or k.startswith("round."):
-                pingouin.options[k] = None
+                _pingouin().options[k] = None
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=RuntimeWarning, module=r"pingouin\.(bayesian|power|effsize)")
             warnings.filterwarnings("ignore", message="Sample size is too small to estimate power")
             warnings.filterwarnings("ignore", message="x and y are equals")
             yield
     finally:
-        pingouin.options.clear()
-        pingouin.options.update(saved)
+        _pingouin().options.clear()
+        _pingouin().options.update(saved)
 
 
 def _vector(x, name: str) -> np.ndarray:
@@ -76,13 +83,13 @@ def paired_layer_tests(r2_a: np.ndarray, r2_b: np.ndarray, alpha: float = 0.05) 
     rows = []
     with _full_precision():
         for layer in range(a.shape[0]):
-            res = pingouin.ttest(b[layer], a[layer], paired=True).iloc[0]
+            res = _pingouin().ttest(b[layer], a[layer], paired=True).iloc[0]
             rows.append({"layer": layer, "mean_a": a[layer].mean(), "mean_b": b[layer].mean(),
                          "T": float(res["T"]), "dof": float(res["dof"]), "p_val": float(res["p_val"]),
                          "cohen_d": float(res["cohen_d"])})
     out = pd.DataFrame(rows)
     p = out["p_val"].to_numpy()
-    out["p_bonf"] = pingouin.multicomp(p, alpha=alpha, method="bonf")[1]
+    out["p_bonf"] = _pingouin().multicomp(p, alpha=alpha, method="bonf")[1]
     significant = np.isfinite(p) & (p < alpha / a.shape[0])
     out["significant"] = significant
     t = out["T"].to_numpy()
@@ -117,7 +124,7 @@ def independent_test(x, y, correction: bool | str = False) -> dict:
         if not np.isfinite(v).all():
             raise ValueError(f"{name} has non-finite values, first at index {np.flatnonzero(~np.isfinite(v))[0]}.")
     with _full_precision():
-        res = pingouin.ttest(x, y, paired=False, correction=correction).iloc[0]
+        res = _pingouin().ttest(x, y, paired=False, correction=correction).iloc[0]
     welch = correction is True or (correction == "auto" and x.size != y.size)
     ci = np.asarray(res["CI95"], dtype=np.float64)
     return {"T": float(res["T"]), "dof": float(res["dof"]), "p_val": float(res["p_val"]),
@@ -127,7 +134,7 @@ def independent_test(x, y, correction: bool | str = False) -> dict:
 
 
 def correlation(x, y) -> dict:
-    """Pearson correlation of ``x`` and ``y`` (both ``(n,)``) via ``pingouin.corr``.
+    """Pearson correlation of ``x`` and ``y`` (both ``(n,)``) via ``_pingouin().corr``.
 
     Pairs with a non-finite value are dropped; ``n`` counts the pairs used. With n < 3, or a
     constant input, r, p_val and the CI are NaN (no error).
@@ -143,7 +150,7 @@ def correlation(x, y) -> dict:
     if x.size < 3 or np.ptp(x) == 0 or np.ptp(y) == 0:
         return out
     with _full_precision():
-        res = pingouin.corr(x, y, method="pearson").iloc[0]
+        res = _pingouin().corr(x, y, method="pearson").iloc[0]
     ci = np.asarray(res["CI95"], dtype=np.float64) if np.ndim(res["CI95"]) else np.full(2, np.nan)
     out.update(r=float(res["r"]), p_val=float(res["p_val"]), ci95_low=float(ci[0]), ci95_high=float(ci[1]))
     return out
