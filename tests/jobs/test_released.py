@@ -87,27 +87,27 @@ def test_finished_config_is_skipped_unless_rerun(llama_run):
     assert [r.info.status for r in runs(tmp)[1]] == ["FINISHED", "FINISHED"]
 
 
-def test_sweep_marks_a_failed_job_and_goes_on(tmp_path):
+def test_sweep_marks_a_failed_job_and_goes_on(tmp_path, tiny_released):
     """A job that fails on its data is FAILED, the others run and are compared, the sweep exits non-zero."""
-    result = command(tmp_path, "-m", "source=released", "model=llama", "size=7b,30b", f"data.root={READING_BRAIN}",
-                     PLAIN, "analysis.fmri=false", check=False)
+    tiny = [a for a in tiny_released if not a.startswith("size=")]
+    result = command(tmp_path, "-m", *tiny, "size=7b,tiny", check=False)
     assert result.returncode != 0
     client, found = runs(tmp_path)
     [parent] = [r for r in found if r.data.tags.get("kind") == "sweep"]     # FAILED: one of its jobs did
     assert parent.info.status == "FAILED" and parent.data.tags["n_jobs"] == "2"
     assert {r.data.tags.get("mlflow.parentRunId") for r in found if r is not parent} == {parent.info.run_id}
     jobs = {r.info.run_name: r.info.status for r in found if "kind" not in r.data.tags}
-    assert jobs == {"llama-7b-base-none+released": "FAILED", "llama-30b-base-none+released": "FINISHED"}
+    assert jobs == {"llama-7b-base-none+released": "FAILED", "llama-tiny-base-none+released": "FINISHED"}
     [failed] = [r for r in found if r.info.status == "FAILED" and "kind" not in r.data.tags]
     reason = failed.data.tags["mlflow.note.content"]                  # the reason, in the run's description
     assert reason.startswith("FAILED: DataError: ") and "\n" not in reason
-    assert "60 layers x 52 heads, but the registry says llama 7b has 32 x 32" in reason
+    assert "2 layers x 5 heads, but the registry says llama 7b has 32 x 32" in reason
     [comparison] = [r for r in found if r.data.tags.get("kind") == "comparison"]     # for the jobs that finished
     assert comparison.data.metrics["n_runs"] == 1 and comparison.data.metrics["n_left_out"] == 1
     left_out = pd.read_csv(client.download_artifacts(comparison.info.run_id, "tables/left_out.csv", str(tmp_path)))
     assert left_out.to_dict("records") == [{"run": "job llama-7b-base-none+released",
                                             "reason": "no FINISHED run (it failed or did not run)"}]
-    assert "60 layers x 52 heads, but the registry says llama 7b has 32 x 32" in result.output
+    assert "2 layers x 5 heads, but the registry says llama 7b has 32 x 32" in result.output
     assert "Traceback" not in result.output
 
 
@@ -121,10 +121,9 @@ def test_invalid_combination_fails_before_any_job(tmp_path):
     assert runs(tmp_path)[1] == []
 
 
-def test_a_comparison_that_fails_fails_the_sweep(tmp_path):
+def test_a_comparison_that_fails_fails_the_sweep(tmp_path, tiny_released):
     """The jobs finish; the comparison stops on its own bad setting (alpha) and the command exits non-zero."""
-    result = command(tmp_path, "-m", *BASE, "prefix=none,translate", f"source.root={LLAMA30.parent}",
-                     "analysis.fmri=false", "compare.alpha=2", check=False)
+    result = command(tmp_path, "-m", *tiny_released, "prefix=none,translate", "compare.alpha=2", check=False)
     assert result.returncode != 0 and "alpha must be in (0, 1), got 2" in result.output
     found = runs(tmp_path)[1]
     assert sorted(r.info.status for r in found if "kind" not in r.data.tags) == ["FINISHED", "FINISHED"]
