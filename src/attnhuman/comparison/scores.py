@@ -57,9 +57,10 @@ def _integer(value) -> int | None:
     return None if value is None else int(value)
 
 
-def _flags(value, ceiling, ceiling_low, n_subjects, baseline, percent: bool) -> tuple[str, ...]:
+def _flags(percent, ceiling, ceiling_low, n_subjects, baseline) -> tuple[str, ...]:
+    """The sanity flags of a % of ceiling score (:data:`FLAGS`)."""
     flags = []
-    if percent and value > 100:
+    if percent > 100:
         flags.append("above_ceiling")
     if n_subjects is not None and n_subjects < MIN_SUBJECTS:
         flags.append("few_subjects")
@@ -81,7 +82,7 @@ def _percent_score(values: dict, benchmark: str, group: str, column: str, key: s
     return Score(benchmark, group, column, key, values[value], _get(values, low), _get(values, high), PERCENT,
                  _integer(_get(values, layer)), **got, n_subjects=n_subjects,
                  n_units=_integer(_get(values, units)) if units else None, baseline=baseline,
-                 flags=_flags(values[value], got["ceiling"], got["ceiling_low"], n_subjects, baseline, True))
+                 flags=_flags(values[value], got["ceiling"], got["ceiling_low"], n_subjects, baseline))
 
 
 def groups_of(values: dict) -> list[str]:

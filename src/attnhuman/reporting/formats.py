@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import math
 
+import pandas as pd
+
 from attnhuman.comparison.scores import PERCENT, Score
 
 
 def missing(value) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
+    """None, NaN or pandas' NA: printed as ``-``, written as null."""
+    return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
+
+
+def percent(value) -> str:
+    """A percentage as a reader expects it: one decimal (``64.3``)."""
+    return number(value, PERCENT)
 
 
 def parameters(n) -> str:

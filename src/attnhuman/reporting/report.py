@@ -10,10 +10,9 @@ import numpy as np
 import pandas as pd
 
 from attnhuman.comparison import paper
-from attnhuman.comparison.scores import PERCENT
 from attnhuman.comparison.tables import ComparisonTables
 from attnhuman.comparison.verdict import PAPER_CLAIM, group_verdict
-from attnhuman.reporting.formats import number, parameters
+from attnhuman.reporting.formats import parameters, percent
 
 
 def _fmt(value, digits: int = 4) -> str:
@@ -28,13 +27,8 @@ def _fmt(value, digits: int = 4) -> str:
     return str(value)
 
 
-def percent(value) -> str:
-    """A percentage as the report prints it: one decimal (``64.3``)."""
-    return number(None if value is None or pd.isna(value) else float(value), PERCENT)
-
-
 # how the report prints a column, by its name in the tables (others: :func:`_fmt`); the CSVs keep full precision
-FORMATS = {"parameters": lambda v: "-" if v is None or pd.isna(v) else parameters(v), "mean_x": percent, "mean_y": percent, "predicted": percent,
+FORMATS = {"parameters": parameters, "mean_x": percent, "mean_y": percent, "predicted": percent,
            "paper_predicted": percent, "relative_change_pct": percent}
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html as _html
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -89,7 +88,7 @@ def records(rows: list[BoardRow]) -> pd.DataFrame:
 
 def _plain(value):
     """A JSON value: None for a missing number, Python scalars for numpy / pandas ones."""
-    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+    if missing(value):
         return None
     return value.item() if hasattr(value, "item") else value
 
